@@ -47,6 +47,12 @@ var (
 	// wire format or for its sender (for example an application message
 	// sent as a PublicMessage).
 	ErrInvalidContent = errors.New("mls: invalid content for wire format")
+	// ErrInvalidLeafNode reports a leaf node that fails validation
+	// (RFC 9420, Section 7.3).
+	ErrInvalidLeafNode = errors.New("mls: invalid leaf node")
+	// ErrExpired reports a key package lifetime that does not cover the
+	// current time.
+	ErrExpired = errors.New("mls: lifetime expired")
 	// ErrBadKey reports a public or private key that does not parse for
 	// the cipher suite.
 	ErrBadKey = errors.New("mls: bad key")
