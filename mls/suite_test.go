@@ -170,11 +170,13 @@ func TestSecretKeysRedacted(t *testing.T) {
 	sk, err := DefaultCipherSuite.GenerateSignatureKey(rand.Reader)
 	must(t, err)
 	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
-		if got := fmt.Sprintf(f, sk); got != "mls.SignaturePrivateKey(redacted)" {
+		if got := sprintf(f, sk); got != "mls.SignaturePrivateKey(redacted)" {
 			t.Errorf("Sprintf(%q) = %q", f, got)
 		}
-		if got := fmt.Sprintf(f, *sk); got != "mls.SignaturePrivateKey(redacted)" {
+		if got := sprintf(f, *sk); got != "mls.SignaturePrivateKey(redacted)" {
 			t.Errorf("Sprintf(%q) of value = %q", f, got)
 		}
 	}
 }
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
