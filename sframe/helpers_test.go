@@ -1,7 +1,5 @@
 package sframe
 
-
-
 // supportedSuites lists the suites the public API accepts, by probing the
 // whole code point space.
 func supportedSuites() []Suite {
