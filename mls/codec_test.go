@@ -143,3 +143,25 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+type deserializationCase struct {
+	VLBytesHeader hexBytes `json:"vlbytes_header"`
+	Length        uint64   `json:"length"`
+}
+
+// TestDeserializationVectors decodes every varint length header of
+// deserialization.json and re-encodes it.
+func TestDeserializationVectors(t *testing.T) {
+	cases := loadVectors[deserializationCase](t, "deserialization.json")
+	for _, tc := range cases {
+		r := newReader(tc.VLBytesHeader)
+		got := r.Varint()
+		if err := r.Finish(); err != nil || got != tc.Length {
+			t.Errorf("header %x: got %d, %v; want %d", tc.VLBytesHeader, got, err, tc.Length)
+		}
+		var w writer
+		w.Varint(tc.Length)
+		checkHex(t, "re-encoded header", w.b, tc.VLBytesHeader)
+	}
+	t.Logf("deserialization.json: %d cases ran, 0 skipped (not per suite)", len(cases))
+}
