@@ -32,3 +32,7 @@ var (
 	// ErrFrameTooLarge reports a plaintext too long for the AEAD.
 	ErrFrameTooLarge = errors.New("sframe: frame too large")
 )
+
+// ErrEpoch reports an MLS epoch that is not newer than the newest one held,
+// or that is not held at all.
+var ErrEpoch = errors.New("sframe: bad mls epoch")
