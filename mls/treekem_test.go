@@ -1,0 +1,198 @@
+package mls
+
+import (
+	"bytes"
+	"testing"
+)
+
+type treeKEMCase struct {
+	suiteField
+	GroupID                 hexBytes             `json:"group_id"`
+	Epoch                   uint64               `json:"epoch"`
+	ConfirmedTranscriptHash hexBytes             `json:"confirmed_transcript_hash"`
+	RatchetTree             hexBytes             `json:"ratchet_tree"`
+	LeavesPrivate           []treeKEMLeafPrivate `json:"leaves_private"`
+	UpdatePaths             []treeKEMUpdatePath  `json:"update_paths"`
+}
+
+type treeKEMLeafPrivate struct {
+	Index          LeafIndex `json:"index"`
+	EncryptionPriv hexBytes  `json:"encryption_priv"`
+	SignaturePriv  hexBytes  `json:"signature_priv"`
+	PathSecrets    []struct {
+		Node       NodeIndex `json:"node"`
+		PathSecret hexBytes  `json:"path_secret"`
+	} `json:"path_secrets"`
+}
+
+type treeKEMUpdatePath struct {
+	Sender        LeafIndex  `json:"sender"`
+	UpdatePath    hexBytes   `json:"update_path"`
+	PathSecrets   []hexBytes `json:"path_secrets"`
+	CommitSecret  hexBytes   `json:"commit_secret"`
+	TreeHashAfter hexBytes   `json:"tree_hash_after"`
+}
+
+// treeKEMState is the public tree and every member's private state for
+// one treekem.json case.
+type treeKEMState struct {
+	tc    *treeKEMCase
+	tree  *RatchetTree
+	privs map[LeafIndex]*TreePrivate
+	sigs  map[LeafIndex]*SignaturePrivateKey
+}
+
+// TestTreeKEMVectors checks for every case of treekem.json: the private
+// states against the tree; for every update path, its parent hashes, the
+// path secret and commit secret every other member decrypts, and the tree
+// hash after merging; then a freshly generated path from the same
+// sender, processed by every other member.
+func TestTreeKEMVectors(t *testing.T) {
+	runVectors(t, "treekem.json", func(t *testing.T, s *suite, tc *treeKEMCase) {
+		st := newTreeKEMState(t, s, tc)
+		for _, up := range tc.UpdatePaths {
+			st.checkVectorPath(t, &up)
+			st.checkNewPath(t, up.Sender)
+		}
+	})
+}
+
+func newTreeKEMState(t *testing.T, s *suite, tc *treeKEMCase) *treeKEMState {
+	t.Helper()
+	tree, err := ParseRatchetTree(s.id, tc.RatchetTree)
+	if err != nil {
+		t.Fatalf("parse tree: %v", err)
+	}
+	st := &treeKEMState{tc: tc, tree: tree, privs: map[LeafIndex]*TreePrivate{}, sigs: map[LeafIndex]*SignaturePrivateKey{}}
+	for _, lp := range tc.LeavesPrivate {
+		enc, err := s.id.NewHPKEPrivateKey(lp.EncryptionPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewTreePrivate(s.id, lp.Index, enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ps := range lp.PathSecrets {
+			if err := p.SetPathSecret(ps.Node, ps.PathSecret); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.CheckTree(tree); err != nil {
+			t.Fatalf("leaf %d private state: %v", lp.Index, err)
+		}
+		if st.sigs[lp.Index], err = s.id.NewSignaturePrivateKey(lp.SignaturePriv); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(st.sigs[lp.Index].PublicKey(), tree.Leaf(lp.Index).SignatureKey) {
+			t.Fatalf("leaf %d signature key differs from the tree", lp.Index)
+		}
+		st.privs[lp.Index] = p
+	}
+	for i := LeafIndex(0); uint32(i) < tree.NumLeaves(); i++ {
+		if tree.Leaf(i) != nil && st.privs[i] == nil {
+			t.Fatalf("no private state for non-blank leaf %d", i)
+		}
+	}
+	return st
+}
+
+// groupContext encodes the provisional GroupContext for tree hash th.
+func (st *treeKEMState) groupContext(t *testing.T, th []byte) []byte {
+	t.Helper()
+	gc := GroupContext{
+		Version: ProtocolVersionMLS10, CipherSuite: st.tree.cs, GroupID: st.tc.GroupID,
+		Epoch: st.tc.Epoch, TreeHash: th, ConfirmedTranscriptHash: st.tc.ConfirmedTranscriptHash,
+	}
+	b, err := gc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (st *treeKEMState) checkVectorPath(t *testing.T, v *treeKEMUpdatePath) {
+	t.Helper()
+	up, err := ParseUpdatePath(v.UpdatePath)
+	if err != nil {
+		t.Fatalf("parse update path: %v", err)
+	}
+	merged := st.tree.Clone()
+	if err := merged.MergeUpdatePath(v.Sender, up, st.tc.GroupID, nil); err != nil {
+		t.Fatalf("merge path from %d: %v", v.Sender, err)
+	}
+	th, err := merged.TreeHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkHex(t, "tree hash after", th, v.TreeHashAfter)
+	gc := st.groupContext(t, th)
+	if len(v.PathSecrets) != int(st.tree.NumLeaves()) {
+		t.Fatalf("%d path secrets for %d leaves", len(v.PathSecrets), st.tree.NumLeaves())
+	}
+	for j, want := range v.PathSecrets {
+		p := st.privs[LeafIndex(j)]
+		if p == nil || LeafIndex(j) == v.Sender {
+			if want != nil {
+				t.Fatalf("path secret given for leaf %d, which cannot decrypt", j)
+			}
+			continue
+		}
+		p = p.Clone()
+		ps, commit, err := p.decryptPath(merged, v.Sender, up, gc, nil)
+		if err != nil {
+			t.Fatalf("leaf %d: decrypt: %v", j, err)
+		}
+		checkHex(t, "path secret", ps, want)
+		checkHex(t, "commit secret", commit, v.CommitSecret)
+		if err := p.CheckTree(merged); err != nil {
+			t.Fatalf("leaf %d after path: %v", j, err)
+		}
+	}
+}
+
+// checkNewPath generates a path for sender and has every other member
+// process it (through the wire encoding).
+func (st *treeKEMState) checkNewPath(t *testing.T, sender LeafIndex) {
+	t.Helper()
+	prov := st.tree.Clone()
+	pp, err := prov.PrepareUpdatePath(st.privs[sender], PathParams{GroupID: st.tc.GroupID, SignatureKey: st.sigs[sender], Rand: testRand(byte(sender))})
+	if err != nil {
+		t.Fatalf("prepare path: %v", err)
+	}
+	th, err := prov.TreeHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := st.groupContext(t, th)
+	up, err := pp.Encrypt(gc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pp.Private().CheckTree(prov); err != nil {
+		t.Fatalf("committer private state: %v", err)
+	}
+	b, err := up.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up, err = ParseUpdatePath(b); err != nil {
+		t.Fatal(err)
+	}
+	merged := st.tree.Clone()
+	if err := merged.MergeUpdatePath(sender, up, st.tc.GroupID, nil); err != nil {
+		t.Fatalf("merge new path: %v", err)
+	}
+	mth, _ := merged.TreeHash()
+	checkHex(t, "merged tree hash", mth, th)
+	for j, p := range st.privs {
+		if j == sender {
+			continue
+		}
+		commit, err := p.Clone().DecryptUpdatePath(merged, sender, up, gc, nil)
+		if err != nil {
+			t.Fatalf("leaf %d: %v", j, err)
+		}
+		checkHex(t, "new commit secret", commit, pp.CommitSecret())
+	}
+}
