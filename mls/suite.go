@@ -231,7 +231,8 @@ type SignaturePrivateKey struct {
 }
 
 // NewSignaturePrivateKey parses a private key in the test-vector format:
-// the 32-byte RFC 8032 seed for Ed25519, the big-endian scalar for ECDSA.
+// the 32-byte RFC 8032 seed for Ed25519, the big-endian scalar for ECDSA
+// (shorter scalars are zero-extended).
 func (cs CipherSuite) NewSignaturePrivateKey(raw []byte) (*SignaturePrivateKey, error) {
 	s, err := cs.suite()
 	if err != nil {
@@ -245,6 +246,10 @@ func (cs CipherSuite) NewSignaturePrivateKey(raw []byte) (*SignaturePrivateKey, 
 		k.ed = ed25519.NewKeyFromSeed(raw)
 		k.public = SignaturePublicKey(k.ed.Public().(ed25519.PublicKey))
 		return k, nil
+	}
+	// Some encoders drop leading zero bytes of the scalar; restore them.
+	if size := (s.curve.Params().BitSize + 7) / 8; len(raw) < size {
+		raw = append(make([]byte, size-len(raw)), raw...)
 	}
 	if k.ec, err = ecdsa.ParseRawPrivateKey(s.curve, raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
