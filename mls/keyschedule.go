@@ -178,3 +178,13 @@ func (s *suite) welcomeKeyNonce(welcome secret) (key, nonce []byte, err error) {
 func (s *suite) confirmationTag(confirmationKey secret, confirmedTranscriptHash []byte) []byte {
 	return s.mac(confirmationKey, confirmedTranscriptHash)
 }
+
+// welcomeSecret is DeriveSecret(Extract(joiner_secret, psk_secret),
+// "welcome"); a nil pskSecret is the zero vector.
+func (s *suite) welcomeSecret(joiner, pskSecret secret) (secret, error) {
+	member, err := s.extract(joiner, orZero(pskSecret, s))
+	if err != nil {
+		return nil, err
+	}
+	return s.derive(member, "welcome")
+}
