@@ -1,6 +1,7 @@
 package sframe
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/bits"
 )
@@ -99,12 +100,16 @@ func readValue(b []byte, off int, f byte) (uint64, int, error) {
 	if len(b)-off < n {
 		return 0, 0, ErrTruncatedHeader
 	}
-	var v uint64
-	for _, x := range b[off : off+n] {
-		v = v<<8 | uint64(x)
-	}
+	v := bigEndian(b[off : off+n])
 	if valueLen(v) != n {
 		return 0, 0, ErrNonMinimalHeader
 	}
 	return v, off + n, nil
+}
+
+// bigEndian decodes 1 to 8 bytes as an unsigned big-endian integer.
+func bigEndian(b []byte) uint64 {
+	var buf [8]byte
+	copy(buf[8-len(b):], b)
+	return binary.BigEndian.Uint64(buf[:])
 }
