@@ -211,6 +211,14 @@ func TestLogout(t *testing.T) {
 	if err := a.Logout(ctx); err != nil {
 		t.Errorf("Logout of revoked device = %v, want nil", err)
 	}
+	// Revoking one's own device clears the local state too.
+	sb, _ := b.Session()
+	if err := b.RevokeDevice(ctx, sb.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Session(); !errors.Is(err, ErrNotLoggedIn) {
+		t.Errorf("after revoking itself: Session = %v, want ErrNotLoggedIn", err)
+	}
 }
 
 func TestChangePassword(t *testing.T) {

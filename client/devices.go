@@ -62,10 +62,17 @@ func (c *Client) Devices(ctx context.Context) ([]Device, error) {
 }
 
 // RevokeDevice ends another device's session at once (remote logout).
-// Revoking this client's own device ends its session too.
+// Revoking this client's own device ends its session and clears the
+// local state, like Logout.
 func (c *Client) RevokeDevice(ctx context.Context, id string) error {
 	_, err := call(ctx, c, connect.NewRequest(&sealinev1.RevokeDeviceRequest{DeviceId: id}), c.devices.RevokeDevice)
-	return err
+	if err != nil {
+		return err
+	}
+	if s, serr := c.Session(); serr == nil && s.DeviceID == id {
+		return c.forget()
+	}
+	return nil
 }
 
 // Ping checks the session and returns the server's clock.
