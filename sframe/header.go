@@ -52,15 +52,15 @@ func (h *Header) UnmarshalBinary(b []byte) error {
 // KID or CTR values not in their shortest form (ErrNonMinimalHeader).
 func ParseHeader(b []byte) (Header, int, error) {
 	if len(b) == 0 {
-		return Header{}, 0, fmt.Errorf("config byte: %w", ErrTruncatedHeader)
+		return Header{}, 0, fmt.Errorf("sframe: header config byte: %w", ErrTruncatedHeader)
 	}
 	kid, off, err := readValue(b, 1, b[0]>>4)
 	if err != nil {
-		return Header{}, 0, fmt.Errorf("kid: %w", err)
+		return Header{}, 0, fmt.Errorf("sframe: header kid: %w", err)
 	}
 	ctr, off, err := readValue(b, off, b[0]&0x0f)
 	if err != nil {
-		return Header{}, 0, fmt.Errorf("ctr: %w", err)
+		return Header{}, 0, fmt.Errorf("sframe: header ctr: %w", err)
 	}
 	return Header{KID: kid, CTR: ctr}, off, nil
 }

@@ -203,7 +203,7 @@ func (m *MLSKeys) NewSender(context uint64) (*Sender, error) {
 func (m *MLSKeys) Decrypt(dst, metadata, frame []byte) ([]byte, error) {
 	h, n, err := ParseHeader(frame)
 	if err != nil {
-		return nil, fmt.Errorf("sframe: header: %w", err)
+		return nil, err
 	}
 	ep, err := m.epochFor(h.KID)
 	if err != nil {

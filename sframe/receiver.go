@@ -109,7 +109,7 @@ func (r *Receiver) HasKey(kid uint64) bool {
 func (r *Receiver) Decrypt(dst, metadata, frame []byte) ([]byte, error) {
 	h, n, err := ParseHeader(frame)
 	if err != nil {
-		return nil, fmt.Errorf("sframe: header: %w", err)
+		return nil, err
 	}
 	k := r.lookup(h.KID)
 	if k == nil {

@@ -110,7 +110,7 @@ func (s Suite) supported() suiteParams {
 func checkSuite(s Suite) (suiteParams, error) {
 	p, ok := s.params()
 	if !ok || !p.registered {
-		return suiteParams{}, fmt.Errorf("%v: %w", s, ErrUnsupportedSuite)
+		return suiteParams{}, fmt.Errorf("sframe: suite %v: %w", s, ErrUnsupportedSuite)
 	}
 	return p, nil
 }
