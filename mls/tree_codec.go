@@ -111,5 +111,26 @@ func ParseRatchetTree(cs CipherSuite, data []byte) (*RatchetTree, error) {
 	}
 	full := make([]treeNode, nodeWidth(n))
 	copy(full, nodes)
+	if err := checkUnmergedRange(full); err != nil {
+		return nil, fmt.Errorf("ratchet tree: %w", err)
+	}
 	return &RatchetTree{cs: cs, s: s, nodes: full}, nil
+}
+
+// checkUnmergedRange requires every unmerged leaf to lie below its node,
+// so that no later walk over a resolution leaves the array.
+func checkUnmergedRange(nodes []treeNode) error {
+	n := uint32(len(nodes)+1) / 2
+	for x := 1; x < len(nodes); x += 2 {
+		p := nodes[x].parent
+		if p == nil {
+			continue
+		}
+		for _, l := range p.UnmergedLeaves {
+			if uint32(l) >= n || !isAncestor(NodeIndex(x), l.Node()) {
+				return fmt.Errorf("%w: node %d lists unmerged leaf %d outside its subtree", ErrInvalidTree, x, l)
+			}
+		}
+	}
+	return nil
 }

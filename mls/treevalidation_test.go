@@ -101,6 +101,10 @@ func TestParseRatchetTreeMalformed(t *testing.T) {
 	leaf, _ := tree.Leaf(0).Marshal()
 	var par writer
 	tree.nodes[firstParent(t, tree)].parent.encode(&par)
+	var far writer
+	farParent := *tree.nodes[firstParent(t, tree)].parent
+	farParent.UnmergedLeaves = []LeafIndex{5}
+	farParent.encode(&far)
 	node := func(typ NodeType, body []byte) []byte { return append([]byte{1, byte(typ)}, body...) }
 	vec := func(entries ...[]byte) []byte {
 		var w writer
@@ -123,6 +127,7 @@ func TestParseRatchetTreeMalformed(t *testing.T) {
 		{"parent at leaf position", vec(node(NodeTypeParent, par.b)), ErrMalformed},
 		{"unknown node type", vec(node(3, leaf)), ErrMalformed},
 		{"bad optional octet", vec([]byte{2, 1}, leaf), ErrMalformed},
+		{"unmerged leaf outside subtree", vec(node(NodeTypeLeaf, leaf), node(NodeTypeParent, far.b), node(NodeTypeLeaf, leaf)), ErrInvalidTree},
 		{"truncated", v.Tree[:len(v.Tree)-1], ErrMalformed},
 		{"trailing byte", append(bytes.Clone(v.Tree), 0), ErrMalformed},
 	}
