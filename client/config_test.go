@@ -5,6 +5,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"connectrpc.com/connect"
 )
 
 func TestParseServerURL(t *testing.T) {
@@ -102,4 +105,22 @@ func FuzzParseDeviceKey(f *testing.F) {
 			t.Fatalf("parsed key of length %d", len(key))
 		}
 	})
+}
+
+func TestErrorText(t *testing.T) {
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{refusal(connect.CodeUnauthenticated, "bad_credentials", time.Time{}), "wrong username or password"},
+		{refusal(connect.CodeResourceExhausted, "locked_out", until), "account temporarily locked after failed logins; retry after 2030-01-02T03:04:05Z"},
+		{refusal(connect.CodeInvalidArgument, "password_weak", time.Time{}), "password is too weak: password_weak"},
+		{refusal(connect.CodeFailedPrecondition, "something_new", time.Time{}), "failed_precondition: something_new"},
+	}
+	for _, tt := range tests {
+		if got := mapError(tt.err).Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
 }

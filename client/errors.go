@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -70,23 +71,31 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := e.Code.String()
-	if e.kind != nil {
-		msg = e.kind.Error()
-	} else if ce := new(connect.Error); errors.As(e.cause, &ce) && ce.Message() != "" {
-		msg += ": " + ce.Message()
+	var b strings.Builder
+	msg := ""
+	if ce := new(connect.Error); errors.As(e.cause, &ce) {
+		msg = ce.Message()
 	}
-	if e.Field != "" {
-		msg += " (field " + e.Field + ")"
+	if e.kind == nil {
+		b.WriteString(e.Code.String())
+	} else {
+		b.WriteString(e.kind.Error())
 	}
-	if e.kind == ErrInvalidInput {
-		msg += " [" + e.Reason + "]"
+	if msg != "" && (e.kind == nil || explained[e.kind]) {
+		b.WriteString(": " + msg)
+	}
+	if e.Field != "" && (e.kind == nil || e.kind == ErrInvalidInput) {
+		b.WriteString(" (field " + e.Field + ")")
 	}
 	if !e.RetryAfter.IsZero() {
-		msg += "; retry after " + e.RetryAfter.UTC().Format(time.RFC3339)
+		b.WriteString("; retry after " + e.RetryAfter.UTC().Format(time.RFC3339))
 	}
-	return msg
+	return b.String()
 }
+
+// explained lists the refusals whose server message states a rule the user
+// needs (what a valid username or password looks like).
+var explained = map[error]bool{ErrUsernameInvalid: true, ErrPasswordWeak: true, ErrInvalidInput: true}
 
 // Unwrap returns the sentinel (when the reason is known) and the Connect error.
 func (e *Error) Unwrap() []error {
