@@ -48,7 +48,7 @@ func (a *ctrHMAC) Open(dst, nonce, ciphertext, aad []byte) ([]byte, error) {
 	if len(nonce) != nonceSize {
 		panic("sframe: incorrect nonce length")
 	}
-	if len(ciphertext) < a.tagLen {
+	if len(ciphertext) < a.tagLen || uint64(len(ciphertext)-a.tagLen) > maxPlaintext {
 		return nil, errOpen
 	}
 	ct, tag := ciphertext[:len(ciphertext)-a.tagLen], ciphertext[len(ciphertext)-a.tagLen:]

@@ -37,3 +37,7 @@ var (
 // ErrEpoch reports an MLS epoch that is not newer than the newest one held,
 // or that is not held at all.
 var ErrEpoch = errors.New("bad mls epoch")
+
+// ErrSenderExists reports a second Sender for the same MLS epoch and
+// context, which would restart the counter and reuse nonces.
+var ErrSenderExists = errors.New("sender already exists for this kid")

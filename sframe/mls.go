@@ -61,6 +61,7 @@ type mlsEpoch struct {
 	indexBits uint   // S
 	baseKey   []byte
 	recv      *Receiver
+	senders   map[uint64]bool // contexts this member already sends under
 }
 
 // NewMLSKeys returns MLSKeys for the member at leaf index self, with no
@@ -121,7 +122,7 @@ func (m *MLSKeys) AddEpoch(epoch uint64, leaves uint32, exporterSecret []byte) e
 	}
 	m.epochs = append(m.epochs, &mlsEpoch{
 		epoch: epoch, leaves: leaves, indexBits: uint(bits.Len32(leaves - 1)),
-		baseKey: append([]byte(nil), exporterSecret...), recv: recv,
+		baseKey: append([]byte(nil), exporterSecret...), recv: recv, senders: map[uint64]bool{},
 	})
 	return nil
 }
@@ -182,7 +183,8 @@ func (ep *mlsEpoch) kid(e uint, index uint32, context uint64) (uint64, error) {
 
 // NewSender returns a Sender for this member in the newest epoch, under
 // the given context (0 gives the shortest KID). Call it again after every
-// AddEpoch; each (epoch, context) must have one Sender only.
+// AddEpoch. A second Sender for the same epoch and context would reuse
+// nonces, so it is refused with ErrSenderExists.
 func (m *MLSKeys) NewSender(context uint64) (*Sender, error) {
 	if len(m.epochs) == 0 {
 		return nil, fmt.Errorf("sframe: no epoch: %w", ErrEpoch)
@@ -192,7 +194,15 @@ func (m *MLSKeys) NewSender(context uint64) (*Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newSender(m.suite, m.params, kid, ep.baseKey)
+	if ep.senders[context] {
+		return nil, fmt.Errorf("sframe: epoch %d context %d: %w", ep.epoch, context, ErrSenderExists)
+	}
+	snd, err := newSender(m.suite, m.params, kid, ep.baseKey)
+	if err != nil {
+		return nil, err
+	}
+	ep.senders[context] = true
+	return snd, nil
 }
 
 // Decrypt decrypts a frame from another member of a held epoch, as

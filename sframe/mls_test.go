@@ -199,6 +199,9 @@ func TestMLSBadInput(t *testing.T) {
 			t.Errorf("NewMLSKeys(%+v): %v", cfg, err)
 		}
 	}
+	if _, err := g[1].NewSender(0); !errors.Is(err, ErrSenderExists) {
+		t.Errorf("second sender for epoch 1, context 0: %v", err)
+	}
 	if _, err := newGroup(t, s, 1, MLSConfig{})[0].NewSender(0); !errors.Is(err, ErrEpoch) {
 		t.Errorf("NewSender before any epoch: %v", err)
 	}

@@ -105,7 +105,8 @@ func (r *Receiver) HasKey(kid uint64) bool {
 // to dst and returns the extended slice (RFC 9605 §4.4.4). metadata must be
 // what the sender authenticated. On any error nothing changes: no replay
 // window moves and dst's contents are kept. If dst has room for the
-// plaintext, Decrypt does not allocate.
+// plaintext, Decrypt allocates nothing with the GCM suites (and one
+// counter-mode state with the AES-CTR suites, as Sender.Encrypt).
 func (r *Receiver) Decrypt(dst, metadata, frame []byte) ([]byte, error) {
 	h, n, err := ParseHeader(frame)
 	if err != nil {

@@ -57,7 +57,9 @@ func (s *Sender) Overhead() int {
 // Encrypt appends the SFrame ciphertext of plaintext to dst and returns the
 // extended slice (RFC 9605 §4.4.3). metadata is authenticated but not sent.
 // If dst has room for Overhead()+len(plaintext) more bytes, Encrypt does
-// not allocate. dst's spare capacity must not overlap plaintext.
+// not allocate with the GCM suites; the AES-CTR suites allocate the
+// counter-mode state crypto/cipher.NewCTR returns, once per frame. dst's
+// spare capacity must not overlap plaintext.
 func (s *Sender) Encrypt(dst, metadata, plaintext []byte) ([]byte, error) {
 	if s.done {
 		return nil, fmt.Errorf("sframe: kid %d: %w", s.kid, ErrCounterExhausted)
