@@ -169,7 +169,7 @@ func protectRoundTrip(t *testing.T, tc *messageProtectionCase, s *suite, priv *S
 
 // testFramers returns a sending and a receiving framer for one epoch of
 // a two-member group, and member 1's signing key.
-func testFramers(t *testing.T) (send, recv *framer, priv *SignaturePrivateKey) {
+func testFramers(t testing.TB) (send, recv *framer, priv *SignaturePrivateKey) {
 	s, err := DefaultCipherSuite.suite()
 	must(t, err)
 	mk := func() *framer {

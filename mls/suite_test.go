@@ -112,7 +112,7 @@ func testEncryptWithLabel(t *testing.T, s *suite, tc *cryptoBasicsCase) {
 	}
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func (f suiteField) cipherSuite() CipherSuite { return CipherSuite(f.CipherSuite
 type suiteCase interface{ cipherSuite() CipherSuite }
 
 // loadVectors strictly decodes testdata/name into a []T.
-func loadVectors[T any](t *testing.T, name string) []T {
+func loadVectors[T any](t testing.TB, name string) []T {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
