@@ -3,6 +3,7 @@ package sframe
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 )
 
 // MLSExporterLabel is the label of the MLS exporter call that yields an
@@ -116,7 +117,9 @@ func (m *MLSKeys) AddEpoch(epoch uint64, leaves uint32, exporterSecret []byte) e
 	if err != nil {
 		return err
 	}
-	m.RemoveEpoch(epoch & m.epochMask())
+	if old := m.find(epoch & m.epochMask()); old != nil {
+		m.drop(old) // its KIDs now name the new epoch's keys
+	}
 	for len(m.epochs) >= m.cfg.Epochs {
 		m.epochs = m.epochs[1:]
 	}
@@ -127,16 +130,19 @@ func (m *MLSKeys) AddEpoch(epoch uint64, leaves uint32, exporterSecret []byte) e
 	return nil
 }
 
-// RemoveEpoch drops the held epoch whose low E bits are those of epoch, and
-// reports whether there was one.
+// RemoveEpoch drops epoch, for example once the application knows no
+// late frames of it remain, and reports whether it was held.
 func (m *MLSKeys) RemoveEpoch(epoch uint64) bool {
-	for i, ep := range m.epochs {
-		if ep.epoch&m.epochMask() == epoch&m.epochMask() {
-			m.epochs = append(m.epochs[:i:i], m.epochs[i+1:]...)
-			return true
-		}
+	ep := m.find(epoch & m.epochMask())
+	if ep == nil || ep.epoch != epoch {
+		return false
 	}
-	return false
+	m.drop(ep)
+	return true
+}
+
+func (m *MLSKeys) drop(ep *mlsEpoch) {
+	m.epochs = slices.DeleteFunc(m.epochs, func(e *mlsEpoch) bool { return e == ep })
 }
 
 // Epochs returns the epochs held, oldest first.

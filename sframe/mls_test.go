@@ -161,6 +161,12 @@ func TestMLSEpochs(t *testing.T) {
 	if err := g[0].AddEpoch(6, 2, exporterSecret(s, 6)); !errors.Is(err, ErrEpoch) {
 		t.Fatalf("AddEpoch of a held epoch: %v", err)
 	}
+	if g[0].RemoveEpoch(2) || g[0].RemoveEpoch(10) || !g[0].RemoveEpoch(3) {
+		t.Fatal("RemoveEpoch removed an epoch not held, or not one held")
+	}
+	if got := g[0].Epochs(); fmt.Sprint(got) != "[6]" {
+		t.Fatalf("epochs held = %v, want [6]", got)
+	}
 }
 
 func TestMLSBadInput(t *testing.T) {
