@@ -134,7 +134,7 @@ func (r *Receiver) lookup(kid uint64) *recvKey {
 // open checks the frame against k's replay window, then its tag, and only
 // then records its counter. n is the header's length.
 func (r *Receiver) open(k *recvKey, dst, metadata, frame []byte, h Header, n int) ([]byte, error) {
-	if len(frame)-n < k.aead.Overhead() {
+	if len(frame)-n < k.tag {
 		return nil, fmt.Errorf("sframe: kid %d: %d bytes after header: %w", h.KID, len(frame)-n, ErrShortFrame)
 	}
 	if err := k.replay.check(h.CTR); err != nil {

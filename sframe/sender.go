@@ -51,7 +51,7 @@ func (s *Sender) Counter() uint64 { return s.ctr }
 // Overhead returns how many bytes the next frame adds to its plaintext:
 // the header plus the tag.
 func (s *Sender) Overhead() int {
-	return Header{KID: s.kid, CTR: s.ctr}.Len() + s.key.aead.Overhead()
+	return Header{KID: s.kid, CTR: s.ctr}.Len() + s.key.tag
 }
 
 // Encrypt appends the SFrame ciphertext of plaintext to dst and returns the

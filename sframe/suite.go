@@ -118,6 +118,7 @@ func checkSuite(s Suite) (suiteParams, error) {
 // frameKey is the keyed AEAD and the salt of one KID.
 type frameKey struct {
 	aead cipher.AEAD
+	tag  int // AEAD.Nt
 	salt [nonceSize]byte
 }
 
@@ -135,7 +136,7 @@ func newFrameKey(s Suite, p suiteParams, kid uint64, baseKey []byte) (*frameKey,
 	if err != nil {
 		return nil, err
 	}
-	k := &frameKey{aead: aead}
+	k := &frameKey{aead: aead, tag: p.nt}
 	copy(k.salt[:], salt)
 	return k, nil
 }
