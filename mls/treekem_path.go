@@ -135,6 +135,9 @@ func (t *RatchetTree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, groupID 
 	if err := up.LeafNode.Validate(t.cs, check); err != nil {
 		return fmt.Errorf("update path leaf: %w", err)
 	}
+	if err := t.checkFreshKeys(sender, up); err != nil {
+		return err
+	}
 	work := t.Clone()
 	work.blankPath(sender)
 	for k, x := range path {
@@ -153,8 +156,7 @@ func (t *RatchetTree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, groupID 
 }
 
 // checkPathShape requires one UpdatePathNode per filtered direct path
-// node, one ciphertext per resolution node, and new keys that differ from
-// each other.
+// node and one ciphertext per resolution node.
 func (t *RatchetTree) checkPathShape(up *UpdatePath, path, cp []NodeIndex, exclude []LeafIndex) error {
 	if len(up.Nodes) != len(path) {
 		return fmt.Errorf("%w: %d path nodes, filtered direct path has %d", ErrInvalidUpdatePath, len(up.Nodes), len(path))
@@ -165,8 +167,37 @@ func (t *RatchetTree) checkPathShape(up *UpdatePath, path, cp []NodeIndex, exclu
 		if n := len(up.Nodes[k].EncryptedPathSecret); n != len(res) {
 			return fmt.Errorf("%w: node %d has %d ciphertexts for a resolution of %d", ErrInvalidUpdatePath, path[k], n, len(res))
 		}
-		if slices.ContainsFunc(up.Nodes[:k], func(n UpdatePathNode) bool { return bytes.Equal(n.EncryptionKey, up.Nodes[k].EncryptionKey) }) {
-			return fmt.Errorf("%w: repeated path key", ErrInvalidUpdatePath)
+	}
+	return nil
+}
+
+// checkFreshKeys requires the path's new HPKE keys and the new leaf's
+// signature key to be unused by any node the path does not replace (RFC
+// 9420, Section 7.3: keys are unique among members), and the new leaf's
+// encryption key to differ from the old one.
+func (t *RatchetTree) checkFreshKeys(sender LeafIndex, up *UpdatePath) error {
+	fresh := make(map[string]bool, len(up.Nodes)+1)
+	fresh[string(up.LeafNode.EncryptionKey)] = true
+	for _, n := range up.Nodes {
+		fresh[string(n.EncryptionKey)] = true
+	}
+	if len(fresh) != len(up.Nodes)+1 {
+		return fmt.Errorf("%w: repeated key in path", ErrInvalidUpdatePath)
+	}
+	if bytes.Equal(t.Leaf(sender).EncryptionKey, up.LeafNode.EncryptionKey) {
+		return fmt.Errorf("%w: leaf encryption key not refreshed", ErrInvalidUpdatePath)
+	}
+	onPath := directPath(sender.Node(), t.NumLeaves())
+	for x := range t.nodes {
+		n := &t.nodes[x]
+		if n.blank() || NodeIndex(x) == sender.Node() || (!NodeIndex(x).IsLeaf() && slices.Contains(onPath, NodeIndex(x))) {
+			continue
+		}
+		if fresh[string(n.encryptionKey())] {
+			return fmt.Errorf("%w: path reuses the key of node %d", ErrInvalidUpdatePath, x)
+		}
+		if n.leaf != nil && bytes.Equal(n.leaf.SignatureKey, up.LeafNode.SignatureKey) {
+			return fmt.Errorf("%w: signature key of leaf %d reused", ErrInvalidUpdatePath, x/2)
 		}
 	}
 	return nil

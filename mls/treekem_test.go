@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -195,4 +196,173 @@ func (st *treeKEMState) checkNewPath(t *testing.T, sender LeafIndex) {
 		}
 		checkHex(t, "new commit secret", commit, pp.CommitSecret())
 	}
+}
+
+// newPath builds a fresh UpdatePath from sender over st.tree, returning
+// it with the provisional GroupContext and the pending path.
+func (st *treeKEMState) newPath(t *testing.T, tree *RatchetTree, sender LeafIndex, exclude []LeafIndex) (*UpdatePath, []byte, *PendingPath) {
+	t.Helper()
+	prov := tree.Clone()
+	pp, err := prov.PrepareUpdatePath(st.privs[sender], PathParams{GroupID: st.tc.GroupID, SignatureKey: st.sigs[sender], Rand: testRand(99)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th, _ := prov.TreeHash()
+	gc := st.groupContext(t, th)
+	up, err := pp.Encrypt(gc, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up, gc, pp
+}
+
+func suite1TreeKEM(t *testing.T) *treeKEMState {
+	t.Helper()
+	cases := loadVectors[treeKEMCase](t, "treekem.json")
+	tc := &cases[6] // suite 1, 8 members
+	s, _ := tc.cipherSuite().suite()
+	return newTreeKEMState(t, s, tc)
+}
+
+func TestMergeUpdatePathBad(t *testing.T) {
+	st := suite1TreeKEM(t)
+	const sender = LeafIndex(2)
+	resign := func(t *testing.T, up *UpdatePath) {
+		if err := up.LeafNode.Sign(st.tree.cs, st.sigs[sender], st.tc.GroupID, sender); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, up *UpdatePath)
+		want   error
+	}{
+		{"leaf parent hash", func(t *testing.T, up *UpdatePath) {
+			up.LeafNode.ParentHash = bytes.Repeat([]byte{7}, 32)
+			resign(t, up)
+		}, ErrParentHash},
+		{"path key swapped", func(t *testing.T, up *UpdatePath) {
+			up.Nodes[0].EncryptionKey, up.Nodes[1].EncryptionKey = up.Nodes[1].EncryptionKey, up.Nodes[0].EncryptionKey
+		}, ErrParentHash},
+		{"leaf signature", func(t *testing.T, up *UpdatePath) { up.LeafNode.Signature[1] ^= 1 }, ErrBadSignature},
+		{"missing node", func(t *testing.T, up *UpdatePath) { up.Nodes = up.Nodes[1:] }, ErrInvalidUpdatePath},
+		{"extra ciphertext", func(t *testing.T, up *UpdatePath) {
+			up.Nodes[0].EncryptedPathSecret = append(up.Nodes[0].EncryptedPathSecret, up.Nodes[0].EncryptedPathSecret[0])
+		}, ErrInvalidUpdatePath},
+		{"leaf source update", func(t *testing.T, up *UpdatePath) {
+			up.LeafNode.Source = LeafNodeSourceUpdate
+			resign(t, up)
+		}, ErrInvalidLeafNode},
+		{"reused member key", func(t *testing.T, up *UpdatePath) {
+			up.Nodes[0].EncryptionKey = st.tree.Leaf(5).EncryptionKey
+		}, ErrInvalidUpdatePath},
+		{"old leaf key kept", func(t *testing.T, up *UpdatePath) {
+			up.LeafNode.EncryptionKey = st.tree.Leaf(sender).EncryptionKey
+			resign(t, up)
+		}, ErrInvalidUpdatePath},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up, _, _ := st.newPath(t, st.tree, sender, nil)
+			tc.mutate(t, up)
+			tree := st.tree.Clone()
+			before, _ := tree.Marshal()
+			err := tree.MergeUpdatePath(sender, up, st.tc.GroupID, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("MergeUpdatePath = %v, want %v", err, tc.want)
+			}
+			if after, _ := tree.Marshal(); !bytes.Equal(before, after) {
+				t.Fatal("tree changed on error")
+			}
+		})
+	}
+	var phe *ParentHashError
+	up, _, _ := st.newPath(t, st.tree, sender, nil)
+	up.LeafNode.ParentHash = nil
+	resign(t, up)
+	if err := st.tree.Clone().MergeUpdatePath(sender, up, st.tc.GroupID, nil); !errors.As(err, &phe) || phe.Node != sender.Node() {
+		t.Fatalf("want *ParentHashError at the sender's leaf, got %v", err)
+	}
+}
+
+func TestDecryptUpdatePathBad(t *testing.T) {
+	st := suite1TreeKEM(t)
+	const sender, receiver = LeafIndex(0), LeafIndex(7)
+	tests := []struct {
+		name   string
+		mutate func(up *UpdatePath, gc []byte) []byte
+		want   error
+	}{
+		{"ciphertext", func(up *UpdatePath, gc []byte) []byte {
+			ct := &up.Nodes[len(up.Nodes)-1].EncryptedPathSecret[0]
+			ct.Ciphertext = bytes.Clone(ct.Ciphertext)
+			ct.Ciphertext[0] ^= 1
+			return gc
+		}, ErrDecrypt},
+		{"group context", func(up *UpdatePath, gc []byte) []byte { return append(bytes.Clone(gc), 0) }, ErrDecrypt},
+		{"root key", func(up *UpdatePath, gc []byte) []byte {
+			up.Nodes[len(up.Nodes)-1].EncryptionKey = up.Nodes[0].EncryptionKey
+			return gc
+		}, ErrInvalidUpdatePath},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			up, gc, _ := st.newPath(t, st.tree, sender, nil)
+			merged := st.tree.Clone()
+			if err := merged.MergeUpdatePath(sender, up, st.tc.GroupID, nil); err != nil {
+				t.Fatal(err)
+			}
+			gc = tc.mutate(up, gc)
+			p := st.privs[receiver].Clone()
+			if _, err := p.DecryptUpdatePath(merged, sender, up, gc, nil); !errors.Is(err, tc.want) {
+				t.Fatalf("DecryptUpdatePath = %v, want %v", err, tc.want)
+			}
+			if err := p.CheckTree(st.tree); err != nil {
+				t.Fatalf("private state changed on error: %v", err)
+			}
+		})
+	}
+}
+
+// TestUpdatePathExcludesNewMembers adds a member and commits in one step:
+// the joiner gets no ciphertext and cannot decrypt; everyone else agrees
+// on the commit secret.
+func TestUpdatePathExcludesNewMembers(t *testing.T) {
+	st := suite1TreeKEM(t)
+	kp, _, _ := newTestKeyPackage(t, st.tree.cs, 77)
+	tree := st.tree.Clone()
+	joiner, err := tree.AddLeaf(&kp.LeafNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exclude := []LeafIndex{joiner}
+	up, gc, pp := st.newPath(t, tree, 1, exclude)
+	withJoiner, _, _ := st.newPath(t, tree, 1, nil)
+	if countCiphertexts(up)+1 != countCiphertexts(withJoiner) {
+		t.Fatalf("exclusion should drop exactly one ciphertext: %d vs %d", countCiphertexts(up), countCiphertexts(withJoiner))
+	}
+	if err := tree.MergeUpdatePath(1, up, st.tc.GroupID, exclude); err != nil {
+		t.Fatal(err)
+	}
+	for j, p := range st.privs {
+		if j == 1 {
+			continue
+		}
+		commit, err := p.Clone().DecryptUpdatePath(tree, 1, up, gc, exclude)
+		if err != nil {
+			t.Fatalf("leaf %d: %v", j, err)
+		}
+		checkHex(t, "commit secret", commit, pp.CommitSecret())
+	}
+	if err := tree.MergeUpdatePath(1, up, st.tc.GroupID, nil); err == nil {
+		t.Fatal("merge without the exclusion list must fail")
+	}
+}
+
+func countCiphertexts(up *UpdatePath) int {
+	n := 0
+	for _, node := range up.Nodes {
+		n += len(node.EncryptedPathSecret)
+	}
+	return n
 }
