@@ -18,6 +18,9 @@ import (
 	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
 )
 
+// maxResponseBytes bounds each response message the client decodes.
+const maxResponseBytes = 4 << 20
+
 // Config configures a Client. Only ServerURL is required.
 type Config struct {
 	// ServerURL is the server's base URL, e.g. https://127.0.0.1:8443.
@@ -77,8 +80,9 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = 30 * time.Second
 	}
-	c.accounts = sealinev1connect.NewAccountServiceClient(hc, server)
-	c.devices = sealinev1connect.NewDeviceServiceClient(hc, server)
+	limit := connect.WithReadMaxBytes(maxResponseBytes)
+	c.accounts = sealinev1connect.NewAccountServiceClient(hc, server, limit)
+	c.devices = sealinev1connect.NewDeviceServiceClient(hc, server, limit)
 	return c, nil
 }
 
