@@ -1,0 +1,161 @@
+// Package sqlite is Sealine's embedded storage backend: one SQLite file,
+// opened with modernc.org/sqlite (pure Go, no cgo).
+//
+// The file runs in WAL mode with synchronous=FULL, so a write that returned
+// survives a power cut, and with foreign keys on. All writes go through one
+// connection (SQLite allows one writer at a time; queueing in Go instead of
+// retrying on SQLITE_BUSY keeps latency flat), and every write transaction
+// begins IMMEDIATE so it holds the write lock from its first statement.
+// Reads use a separate pool of query_only connections, which WAL lets run
+// beside the writer. secure_delete is on, so a deleted row (a destroyed
+// data key, above all) is overwritten in the file rather than left in a
+// free page.
+//
+// The file and its -wal and -shm companions are created with mode 0600.
+// Migrations are embedded and applied at Open in one transaction; the key
+// store's keys_* tables have their own version table so they can later move
+// to a separate file. The backend never logs.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sealine/sealine/store/internal/sqlstore"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// ErrNotDatabase: the file exists but is not an SQLite database.
+var ErrNotDatabase = errors.New("sqlite: file is not an SQLite database")
+
+// Options tune the backend; the zero value works.
+type Options struct {
+	// ReadConns is the size of the read pool; 0 means 4.
+	ReadConns int
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process before failing; 0 means 5 seconds.
+	BusyTimeout time.Duration
+}
+
+// Store is an SQLite-backed store.Store.
+type Store struct {
+	*sqlstore.Store
+	pools *pools
+}
+
+//go:embed migrations
+var migrations embed.FS
+
+// Open opens (creating if needed) the database at path and migrates it. A
+// database migrated by a newer binary gives an error wrapping
+// store.ErrSchemaTooNew; a file that is not SQLite gives ErrNotDatabase.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	sets, err := migrationSets()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	db, err := openDB(ctx, path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	err = db.Tx(ctx, func(q sqlstore.Querier) error { return sqlstore.Migrate(ctx, q, sets...) })
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &Store{Store: sqlstore.New("sqlite", db, sets...), pools: db}, nil
+}
+
+func migrationSets() ([]sqlstore.MigrationSet, error) {
+	var sets []sqlstore.MigrationSet
+	for _, s := range []struct{ dir, table string }{
+		{"migrations/main", "schema_version"},
+		{"migrations/keys", "keys_schema_version"},
+	} {
+		sub, err := fs.Sub(migrations, s.dir)
+		if err != nil {
+			return nil, err
+		}
+		set, err := sqlstore.LoadMigrations(sub, s.table)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, set)
+	}
+	return sets, nil
+}
+
+// openDB creates the file with mode 0600 and opens the writer and the read
+// pool.
+func openDB(ctx context.Context, path string, opts Options) (*pools, error) {
+	if path == "" {
+		return nil, errors.New("empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 5 * time.Second
+	}
+	readers := opts.ReadConns
+	if readers <= 0 {
+		readers = 4
+	}
+	w, err := openPool(ctx, dsn(abs, busy, true), 1)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openPool(ctx, dsn(abs, busy, false), readers)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &pools{writer: w, reader: r}, nil
+}
+
+func openPool(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
+	p, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	p.SetMaxOpenConns(conns)
+	p.SetMaxIdleConns(conns)
+	if err := p.PingContext(ctx); err != nil {
+		p.Close()
+		return nil, classify(err)
+	}
+	return p, nil
+}
+
+// dsn builds a file: URI for the writer or for a reader.
+func dsn(path string, busy time.Duration, writer bool) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	p := []string{
+		"_pragma=busy_timeout(" + strconv.FormatInt(busy.Milliseconds(), 10) + ")",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(FULL)",
+	}
+	if writer {
+		p = append(p, "_pragma=journal_mode(WAL)", "_pragma=secure_delete(1)", "_txlock=immediate")
+	} else {
+		p = append(p, "_pragma=query_only(1)")
+	}
+	return "file:" + esc + "?" + strings.Join(p, "&")
+}
