@@ -114,6 +114,11 @@ func (s *suite) epochFromJoiner(joiner, pskSecret secret, groupContext []byte) (
 	if err != nil {
 		return nil, err
 	}
+	return e, s.fromEpochSecret(e, epoch)
+}
+
+// fromEpochSecret fills e with the secrets derived from epoch_secret.
+func (s *suite) fromEpochSecret(e *epochSecrets, epoch secret) error {
 	for _, d := range []struct {
 		dst   *secret
 		label string
@@ -122,11 +127,12 @@ func (s *suite) epochFromJoiner(joiner, pskSecret secret, groupContext []byte) (
 		{&e.external, "external"}, {&e.confirmation, "confirm"}, {&e.membership, "membership"},
 		{&e.resumption, "resumption"}, {&e.authenticator, "authentication"}, {&e.init, "init"},
 	} {
+		var err error
 		if *d.dst, err = s.derive(epoch, d.label); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // deriveEpoch runs the whole key schedule for a new epoch.

@@ -1,0 +1,208 @@
+package mls
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+)
+
+// Group is one member's state of an MLS group in its current epoch:
+// the GroupContext, the ratchet tree and the member's private keys in
+// it, the epoch's key schedule and secret tree, and the interim
+// transcript hash that the next Commit extends.
+//
+// A Group is not safe for concurrent use. Methods that fail leave it
+// unchanged.
+//
+// This is the skeleton: creating a group, exporting secrets and
+// protecting application messages. Commits, proposals and Welcome
+// processing build on newEpoch (the one place an epoch is installed),
+// openWelcome (welcome.go) and the TreeKEM functions of the tree.
+type Group struct {
+	cfg     Config
+	s       *suite
+	gc      GroupContext
+	tree    *RatchetTree
+	priv    *TreePrivate
+	sigKey  *SignaturePrivateKey
+	secrets *epochSecrets
+	interim []byte // interim transcript hash
+	framer  *framer
+}
+
+// Config holds a member's local policy. The zero value works.
+type Config struct {
+	// Rand is the source of all randomness the package controls (keys,
+	// secrets, reuse guards). Nil means crypto/rand.Reader.
+	Rand io.Reader
+	// MaxForwardJump and OutOfOrderWindow bound each sender ratchet;
+	// zero means DefaultMaxForwardJump and DefaultOutOfOrderWindow.
+	MaxForwardJump   uint32
+	OutOfOrderWindow uint32
+	// PaddingBlock pads each PrivateMessage's content to a multiple of
+	// this many bytes, hiding exact lengths; zero means no padding.
+	PaddingBlock int
+	// MaxVectorLen bounds each vector in a received message; zero
+	// means DefaultMaxVectorLen.
+	MaxVectorLen int
+}
+
+func (c Config) rand() io.Reader {
+	if c.Rand == nil {
+		return rand.Reader
+	}
+	return c.Rand
+}
+
+func (c Config) maxVectorLen() int {
+	if c.MaxVectorLen <= 0 {
+		return DefaultMaxVectorLen
+	}
+	return c.MaxVectorLen
+}
+
+// NewGroup creates a one-member group (RFC 9420, Section 11) whose
+// creator is the owner of kp: its leaf is kp's leaf node, and priv and
+// sigKey are kp's private keys. extensions become the GroupContext
+// extensions.
+func NewGroup(cfg Config, groupID []byte, kp *KeyPackage, priv *KeyPackagePrivate, sigKey *SignaturePrivateKey, extensions []Extension) (*Group, error) {
+	s, err := kp.CipherSuite.suite()
+	if err != nil {
+		return nil, err
+	}
+	if priv == nil || sigKey == nil || !bytes.Equal(sigKey.PublicKey(), kp.LeafNode.SignatureKey) {
+		return nil, fmt.Errorf("%w: signature key does not match the key package", ErrBadKey)
+	}
+	tree, err := NewRatchetTree(kp.CipherSuite, &kp.LeafNode)
+	if err != nil {
+		return nil, fmt.Errorf("new group: %w", err)
+	}
+	tp, err := NewTreePrivate(kp.CipherSuite, 0, priv.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("new group: %w", err)
+	}
+	epochSecret := make(secret, s.hashLen())
+	if _, err := io.ReadFull(cfg.rand(), epochSecret); err != nil {
+		return nil, fmt.Errorf("new group: %w", err)
+	}
+	secrets := new(epochSecrets)
+	if err := s.fromEpochSecret(secrets, epochSecret); err != nil {
+		return nil, fmt.Errorf("new group: %w", err)
+	}
+	gc := GroupContext{Version: ProtocolVersionMLS10, CipherSuite: kp.CipherSuite, GroupID: bytes.Clone(groupID), Extensions: extensions}
+	g := &Group{cfg: cfg, s: s, priv: tp, sigKey: sigKey}
+	if err := g.newEpoch(gc, tree, secrets); err != nil {
+		return nil, fmt.Errorf("new group: %w", err)
+	}
+	g.interim = s.interimTranscriptHash(nil, s.confirmationTag(secrets.confirmation, nil))
+	return g, nil
+}
+
+// newEpoch installs an epoch: gc (its tree hash is recomputed from tree),
+// the tree, and the epoch's secrets with a fresh secret tree. It
+// changes g only on success.
+func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecrets) error {
+	th, err := tree.TreeHash()
+	if err != nil {
+		return err
+	}
+	gc.TreeHash = th
+	st, err := newSecretTree(g.s, secrets.encryption, tree.NumLeaves(), g.cfg.MaxForwardJump, g.cfg.OutOfOrderWindow)
+	if err != nil {
+		return err
+	}
+	g.gc, g.tree, g.secrets = gc, tree, secrets
+	g.framer = &framer{
+		s: g.s, gc: &g.gc, membershipKey: secrets.membership, senderDataSecret: secrets.senderData,
+		tree: st, rand: g.cfg.rand(), paddingBlock: g.cfg.PaddingBlock,
+	}
+	return nil
+}
+
+// GroupID returns the group's id.
+func (g *Group) GroupID() []byte { return bytes.Clone(g.gc.GroupID) }
+
+// Epoch returns the current epoch number.
+func (g *Group) Epoch() uint64 { return g.gc.Epoch }
+
+// CipherSuite returns the group's cipher suite.
+func (g *Group) CipherSuite() CipherSuite { return g.gc.CipherSuite }
+
+// LeafIndex returns this member's leaf.
+func (g *Group) LeafIndex() LeafIndex { return g.priv.Leaf() }
+
+// Tree returns the group's ratchet tree; callers must not modify it.
+func (g *Group) Tree() *RatchetTree { return g.tree }
+
+// EpochAuthenticator returns the epoch's authenticator: members who see
+// the same value agree on the group's state (RFC 9420, Section 8.7).
+func (g *Group) EpochAuthenticator() []byte { return bytes.Clone(g.secrets.authenticator) }
+
+// Export is MLS-Exporter(label, context, length) for the current epoch
+// (RFC 9420, Section 8.5), for example to key SFrame.
+func (g *Group) Export(label string, context []byte, length int) ([]byte, error) {
+	return g.s.export(g.secrets.exporter, label, context, length)
+}
+
+// memberKey returns the signature key of a member sender.
+func (g *Group) memberKey(c *FramedContent) (SignaturePublicKey, error) {
+	if c.Sender.Type != SenderMember {
+		return nil, fmt.Errorf("%w: sender type %d", ErrUnknownSender, c.Sender.Type)
+	}
+	ln := g.tree.Leaf(LeafIndex(c.Sender.Index))
+	if ln == nil {
+		return nil, fmt.Errorf("%w: leaf %d is blank", ErrUnknownSender, c.Sender.Index)
+	}
+	return ln.SignatureKey, nil
+}
+
+// Encrypt protects application data as an MLSMessage carrying a
+// PrivateMessage. authenticatedData travels in the clear but is
+// authenticated.
+func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
+	c := FramedContent{
+		GroupID: g.gc.GroupID, Epoch: g.gc.Epoch, Sender: Sender{Type: SenderMember, Index: uint32(g.LeafIndex())},
+		AuthenticatedData: authenticatedData, ContentType: ContentApplication, ApplicationData: plaintext,
+	}
+	ac, err := g.framer.sign(c, WireFormatPrivateMessage, g.sigKey)
+	if err != nil {
+		return nil, err
+	}
+	m, err := g.framer.protectPrivate(ac)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt: %w", err)
+	}
+	return marshal(&MLSMessage{WireFormat: WireFormatPrivateMessage, PrivateMessage: m})
+}
+
+// ApplicationMessage is a decrypted, authenticated application message.
+type ApplicationMessage struct {
+	Sender            LeafIndex
+	Data              []byte
+	AuthenticatedData []byte
+}
+
+// Decrypt parses, decrypts and authenticates an MLSMessage carrying an
+// application PrivateMessage of the current epoch. Handshake messages
+// are refused with ErrInvalidContent.
+func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
+	var m MLSMessage
+	r := newReaderLimit(wire, g.cfg.maxVectorLen())
+	m = decodeMLSMessage(r)
+	if err := r.Finish(); err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	pm := m.PrivateMessage
+	if pm == nil || pm.ContentType != ContentApplication {
+		return nil, fmt.Errorf("%w: not an application private message", ErrInvalidContent)
+	}
+	ac, err := g.framer.unprotectPrivate(pm, g.memberKey)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt: %w", err)
+	}
+	return &ApplicationMessage{
+		Sender: LeafIndex(ac.Content.Sender.Index), Data: ac.Content.ApplicationData,
+		AuthenticatedData: ac.Content.AuthenticatedData,
+	}, nil
+}

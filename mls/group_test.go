@@ -1,0 +1,163 @@
+package mls
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	mrand "math/rand/v2"
+	"testing"
+)
+
+// seededRand is a deterministic reader for tests.
+func seededRand(seed uint64) *mrand.ChaCha8 {
+	var s [32]byte
+	s[0] = byte(seed)
+	return mrand.NewChaCha8(s)
+}
+
+func newMember(t testing.TB, cs CipherSuite, name string) (*KeyPackage, *KeyPackagePrivate, *SignaturePrivateKey) {
+	t.Helper()
+	sig, err := cs.GenerateSignatureKey(rand.Reader)
+	must(t, err)
+	kp, priv, err := NewKeyPackage(KeyPackageParams{
+		CipherSuite: cs, Credential: Credential{Type: CredentialBasic, Identity: []byte(name)},
+		SignatureKey: sig, Lifetime: Lifetime{NotBefore: 0, NotAfter: 1 << 62}, Rand: rand.Reader,
+	})
+	must(t, err)
+	return kp, priv, sig
+}
+
+// twoMembers returns the groups of two members, at leaves 0 and 1, in
+// the same epoch, built directly from a shared epoch secret (commits
+// are not part of this skeleton).
+func twoMembers(t testing.TB, cs CipherSuite, cfg Config) (a, b *Group) {
+	t.Helper()
+	s, err := cs.suite()
+	must(t, err)
+	kpA, privA, sigA := newMember(t, cs, "alice")
+	kpB, privB, sigB := newMember(t, cs, "bob")
+	tree, err := NewRatchetTree(cs, &kpA.LeafNode)
+	must(t, err)
+	_, err = tree.AddLeaf(&kpB.LeafNode)
+	must(t, err)
+	secrets := new(epochSecrets)
+	must(t, s.fromEpochSecret(secrets, bytes.Repeat([]byte{7}, s.hashLen())))
+	gc := GroupContext{Version: ProtocolVersionMLS10, CipherSuite: cs, GroupID: []byte("group"), Epoch: 5}
+	mk := func(leaf LeafIndex, enc *HPKEPrivateKey, sig *SignaturePrivateKey) *Group {
+		tp, err := NewTreePrivate(cs, leaf, enc)
+		must(t, err)
+		g := &Group{cfg: cfg, s: s, priv: tp, sigKey: sig}
+		must(t, g.newEpoch(gc, tree.Clone(), secrets))
+		return g
+	}
+	return mk(0, privA.EncryptionKey, sigA), mk(1, privB.EncryptionKey, sigB)
+}
+
+func TestNewGroup(t *testing.T) {
+	for _, cs := range []CipherSuite{1, 2, 3, 5, 7, 0x004D} {
+		t.Run(cs.String(), func(t *testing.T) {
+			kp, priv, sig := newMember(t, cs, "alice")
+			g, err := NewGroup(Config{Rand: seededRand(1)}, []byte("gid"), kp, priv, sig, nil)
+			must(t, err)
+			if g.Epoch() != 0 || g.LeafIndex() != 0 || g.CipherSuite() != cs || string(g.GroupID()) != "gid" {
+				t.Fatalf("state: epoch %d leaf %d suite %v", g.Epoch(), g.LeafIndex(), g.CipherSuite())
+			}
+			th, err := g.Tree().TreeHash()
+			must(t, err)
+			checkHex(t, "tree hash in context", g.gc.TreeHash, th)
+			k1, err := g.Export("sframe", nil, 16)
+			must(t, err)
+			k2, err := g.Export("sframe", []byte("x"), 16)
+			must(t, err)
+			if len(k1) != 16 || bytes.Equal(k1, k2) {
+				t.Fatalf("exporter: %x %x", k1, k2)
+			}
+			if len(g.EpochAuthenticator()) != g.s.hashLen() {
+				t.Fatal("epoch authenticator length")
+			}
+		})
+	}
+}
+
+func TestNewGroupRejectsWrongKey(t *testing.T) {
+	kp, priv, _ := newMember(t, DefaultCipherSuite, "alice")
+	_, _, other := newMember(t, DefaultCipherSuite, "mallory")
+	if _, err := NewGroup(Config{}, []byte("g"), kp, priv, other, nil); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("got %v, want ErrBadKey", err)
+	}
+}
+
+func TestGroupApplicationMessages(t *testing.T) {
+	for _, cs := range []CipherSuite{1, 2, 3, 5, 7, 0x004D} {
+		t.Run(cs.String(), func(t *testing.T) {
+			a, b := twoMembers(t, cs, Config{PaddingBlock: 16})
+			var wires [][]byte
+			for _, msg := range []string{"one", "two", "three"} {
+				w, err := a.Encrypt([]byte(msg), []byte("ad"))
+				must(t, err)
+				wires = append(wires, w)
+			}
+			for _, i := range []int{2, 0, 1} { // out of order
+				got, err := b.Decrypt(wires[i])
+				must(t, err)
+				if got.Sender != 0 || string(got.AuthenticatedData) != "ad" || string(got.Data) != []string{"one", "two", "three"}[i] {
+					t.Fatalf("message %d: %+v", i, got)
+				}
+			}
+			if _, err := b.Decrypt(wires[0]); !errors.Is(err, ErrReplay) {
+				t.Fatalf("replay: got %v, want ErrReplay", err)
+			}
+			w, err := b.Encrypt([]byte("reply"), nil)
+			must(t, err)
+			got, err := a.Decrypt(w)
+			must(t, err)
+			if got.Sender != 1 || string(got.Data) != "reply" {
+				t.Fatalf("reply: %+v", got)
+			}
+			ea, _ := a.Export("x", nil, 32)
+			eb, _ := b.Export("x", nil, 32)
+			checkHex(t, "export agrees", ea, eb)
+		})
+	}
+}
+
+func TestGroupDecryptRejects(t *testing.T) {
+	a, b := twoMembers(t, DefaultCipherSuite, Config{MaxVectorLen: 150})
+	w, err := a.Encrypt([]byte("hello"), nil)
+	must(t, err)
+	big, err := a.Encrypt(make([]byte, 200), nil)
+	must(t, err)
+	flipped := bytes.Clone(w)
+	flipped[len(flipped)-1] ^= 1
+	proposal := bytes.Clone(w)
+	proposal[4+1+len("group")+8] = byte(ContentProposal) // content_type of the PrivateMessage
+	tests := []struct {
+		name string
+		wire []byte
+		want error
+	}{
+		{"flipped ciphertext", flipped, ErrDecrypt},
+		{"trailing byte", append(bytes.Clone(w), 0), ErrMalformed},
+		{"over the vector bound", big, ErrTooLarge},
+		{"handshake content", proposal, ErrInvalidContent},
+		{"garbage", []byte{1, 2, 3}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		if _, err := b.Decrypt(tt.wire); !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if got, err := b.Decrypt(w); err != nil || string(got.Data) != "hello" {
+		t.Fatalf("after rejects: %v", err)
+	}
+}
+
+func TestGroupWrongEpoch(t *testing.T) {
+	a, b := twoMembers(t, DefaultCipherSuite, Config{})
+	w, err := a.Encrypt([]byte("hello"), nil)
+	must(t, err)
+	b.gc.Epoch++
+	if _, err := b.Decrypt(w); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("got %v, want ErrWrongEpoch", err)
+	}
+}
