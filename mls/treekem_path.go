@@ -187,10 +187,9 @@ func (t *RatchetTree) checkFreshKeys(sender LeafIndex, up *UpdatePath) error {
 	if bytes.Equal(t.Leaf(sender).EncryptionKey, up.LeafNode.EncryptionKey) {
 		return fmt.Errorf("%w: leaf encryption key not refreshed", ErrInvalidUpdatePath)
 	}
-	onPath := directPath(sender.Node(), t.NumLeaves())
 	for x := range t.nodes {
 		n := &t.nodes[x]
-		if n.blank() || NodeIndex(x) == sender.Node() || (!NodeIndex(x).IsLeaf() && slices.Contains(onPath, NodeIndex(x))) {
+		if n.blank() || NodeIndex(x) == sender.Node() || isAncestor(NodeIndex(x), sender.Node()) {
 			continue
 		}
 		if fresh[string(n.encryptionKey())] {
