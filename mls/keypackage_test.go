@@ -142,6 +142,18 @@ func mustSignLeaf(t *testing.T, kp *KeyPackage, sk *SignaturePrivateKey) {
 	mustSign(t, kp, sk)
 }
 
+func TestLeafNodeMaxLifetime(t *testing.T) {
+	kp, _, _ := newTestKeyPackage(t, 1, 5)
+	c := LeafNodeCheck{Source: LeafNodeSourceKeyPackage, Now: kpNow, MaxLifetime: 30 * 24 * time.Hour}
+	if err := kp.LeafNode.Validate(1, c); !errors.Is(err, ErrInvalidLeafNode) {
+		t.Fatalf("90-day lifetime under a 30-day bound: %v", err)
+	}
+	c.MaxLifetime = 100 * 24 * time.Hour
+	if err := kp.LeafNode.Validate(1, c); err != nil {
+		t.Fatalf("90-day lifetime under a 100-day bound: %v", err)
+	}
+}
+
 func TestKeyPackageRequiredCapabilities(t *testing.T) {
 	kp, _, _ := newTestKeyPackage(t, 1, 3)
 	var w writer

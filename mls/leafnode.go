@@ -299,6 +299,10 @@ type LeafNodeCheck struct {
 	GroupID []byte    // for the update and commit sources
 	Leaf    LeafIndex // for the update and commit sources
 	Now     time.Time
+	// MaxLifetime, if not zero, bounds NotAfter-NotBefore of a
+	// key_package leaf (RFC 9420, Section 7.2: applications MUST set
+	// one).
+	MaxLifetime time.Duration
 	// GroupExtensions are the GroupContext extensions; a
 	// required_capabilities extension among them is enforced.
 	GroupExtensions []Extension
@@ -318,8 +322,8 @@ func (ln *LeafNode) Validate(cs CipherSuite, c LeafNodeCheck) error {
 	if err := ln.checkRequired(c.GroupExtensions); err != nil {
 		return err
 	}
-	if ln.Source == LeafNodeSourceKeyPackage && !c.Now.IsZero() {
-		if err := ln.Lifetime.check(c.Now); err != nil {
+	if ln.Source == LeafNodeSourceKeyPackage {
+		if err := ln.Lifetime.checkAt(c.Now, c.MaxLifetime); err != nil {
 			return err
 		}
 	}
@@ -378,6 +382,18 @@ func (ln *LeafNode) checkRequired(groupExts []Extension) error {
 		}
 	}
 	return nil
+}
+
+// checkAt checks the lifetime against now (skipped when zero) and its
+// total length against max (skipped when zero).
+func (l Lifetime) checkAt(now time.Time, max time.Duration) error {
+	if max > 0 && (l.NotAfter < l.NotBefore || l.NotAfter-l.NotBefore > uint64(max/time.Second)) {
+		return fmt.Errorf("%w: lifetime [%d, %d] longer than %v", ErrInvalidLeafNode, l.NotBefore, l.NotAfter, max)
+	}
+	if now.IsZero() {
+		return nil
+	}
+	return l.check(now)
 }
 
 // check reports ErrExpired unless now is within [NotBefore, NotAfter].

@@ -127,6 +127,9 @@ func (st *treeKEMState) checkVectorPath(t *testing.T, v *treeKEMUpdatePath) {
 		t.Fatal(err)
 	}
 	checkHex(t, "tree hash after", th, v.TreeHashAfter)
+	if err := merged.VerifyParentHashes(); err != nil {
+		t.Errorf("tree after vector path: %v", err)
+	}
 	gc := st.groupContext(t, th)
 	if len(v.PathSecrets) != int(st.tree.NumLeaves()) {
 		t.Fatalf("%d path secrets for %d leaves", len(v.PathSecrets), st.tree.NumLeaves())
@@ -186,6 +189,9 @@ func (st *treeKEMState) checkNewPath(t *testing.T, sender LeafIndex) {
 	}
 	mth, _ := merged.TreeHash()
 	checkHex(t, "merged tree hash", mth, th)
+	if err := merged.VerifyParentHashes(); err != nil {
+		t.Errorf("tree after new path: %v", err)
+	}
 	for j, p := range st.privs {
 		if j == sender {
 			continue
