@@ -164,5 +164,34 @@ func (pp *PendingPath) PathSecret(x NodeIndex) ([]byte, bool) {
 	return nil, false
 }
 
+// PathSecretFor returns the path secret a Welcome gives to joiner: that
+// of the lowest node on the new path above the joiner's leaf (RFC 9420,
+// Section 12.4.3.1), with the node's index.
+func (pp *PendingPath) PathSecretFor(joiner LeafIndex) (NodeIndex, []byte, bool) {
+	x := commonAncestor(pp.sender.Node(), joiner.Node())
+	ps, ok := pp.PathSecret(x)
+	return x, ps, ok
+}
+
+// SetWelcomePathSecret installs the path secret a joiner received in its
+// Welcome from committer, deriving the keys of the common ancestor and
+// every node above it on the filtered direct path, and returns the
+// commit secret the chain ends in. t is the tree of the new epoch.
+func (p *TreePrivate) SetWelcomePathSecret(t *RatchetTree, committer LeafIndex, pathSecret []byte) ([]byte, error) {
+	if committer == p.leaf {
+		return nil, fmt.Errorf("%w: joiner is the committer", ErrInvalidUpdatePath)
+	}
+	c := p.Clone()
+	commit, err := c.SetPathSecrets(t, commonAncestor(p.leaf.Node(), committer.Node()), pathSecret)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckTree(t); err != nil {
+		return nil, err
+	}
+	*p = *c
+	return commit, nil
+}
+
 // Private returns the committer's private state for the new tree.
 func (pp *PendingPath) Private() *TreePrivate { return pp.priv }

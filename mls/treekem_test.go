@@ -363,6 +363,21 @@ func TestUpdatePathExcludesNewMembers(t *testing.T) {
 	if err := tree.MergeUpdatePath(1, up, st.tc.GroupID, nil); err == nil {
 		t.Fatal("merge without the exclusion list must fail")
 	}
+	// The joiner gets its path secret through the Welcome instead.
+	_, ps, ok := pp.PathSecretFor(joiner)
+	if !ok {
+		t.Fatal("no path secret for the joiner")
+	}
+	jp, _ := NewTreePrivate(st.tree.cs, joiner, nil)
+	delete(jp.keys, joiner.Node())
+	commit, err := jp.SetWelcomePathSecret(tree, 1, ps)
+	if err != nil {
+		t.Fatalf("joiner: %v", err)
+	}
+	checkHex(t, "joiner commit secret", commit, pp.CommitSecret())
+	if _, err := jp.SetWelcomePathSecret(tree, 1, make([]byte, 32)); !errors.Is(err, ErrBadKey) {
+		t.Fatalf("wrong path secret: %v", err)
+	}
 }
 
 func countCiphertexts(up *UpdatePath) int {
