@@ -1,0 +1,106 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+)
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter(2, time.Second)
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		key  string
+		at   time.Duration
+		want bool
+	}{
+		{"a", 0, true},
+		{"a", 0, true},
+		{"a", 0, false},
+		{"b", 0, true}, // buckets are per key
+		{"a", 500 * time.Millisecond, false},
+		{"a", time.Second, true},
+		{"a", time.Second, false},
+		{"a", 10 * time.Second, true}, // refills to the burst, not beyond
+		{"a", 10 * time.Second, true},
+		{"a", 10 * time.Second, false},
+	}
+	for i, s := range steps {
+		ok, next := l.allow(s.key, t0.Add(s.at))
+		if ok != s.want {
+			t.Fatalf("step %d: allow = %v, want %v", i, ok, s.want)
+		}
+		if !ok && !next.After(t0.Add(s.at)) {
+			t.Fatalf("step %d: retry at %v is not in the future", i, next)
+		}
+	}
+}
+
+func TestDeviceEvents(t *testing.T) {
+	a, b, c := &sealinev1.Device{Id: "a"}, &sealinev1.Device{Id: "b"}, &sealinev1.Device{Id: "c"}
+	got := deviceEvents([]*sealinev1.Device{a, b}, []*sealinev1.Device{b, c})
+	if len(got) != 2 ||
+		got[0].GetKind() != sealinev1.WatchDevicesResponse_KIND_DEVICE_ADDED || got[0].GetDevice().GetId() != "c" ||
+		got[1].GetKind() != sealinev1.WatchDevicesResponse_KIND_DEVICE_REVOKED || got[1].GetDevice().GetId() != "a" {
+		t.Fatalf("events = %v", got)
+	}
+	if len(deviceEvents([]*sealinev1.Device{a}, []*sealinev1.Device{a})) != 0 {
+		t.Fatal("events without change")
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	tests := []struct {
+		db   string
+		kind string
+		err  error
+	}{
+		{"", "sqlite", nil},
+		{"sqlite:/tmp/x.db", "sqlite", nil},
+		{"sqlite:", "", ErrBadDB},
+		{"postgres://u@h/db", "postgres", nil},
+		{"postgresql://u@h/db", "postgres", nil},
+		{"mysql://u@h/db", "", ErrBadDB},
+		{"/tmp/x.db", "", ErrBadDB},
+	}
+	for _, tt := range tests {
+		kind, err := dbKind(tt.db)
+		if kind != tt.kind || !errors.Is(err, tt.err) {
+			t.Errorf("dbKind(%q) = %q, %v", tt.db, kind, err)
+		}
+	}
+	for addr, want := range map[string]bool{
+		"127.0.0.1:9090": true, "[::1]:9090": true, "localhost:9090": true,
+		"0.0.0.0:9090": false, ":9090": false, "10.0.0.1:9090": false, "example.com:9090": false, "127.0.0.1": false,
+	} {
+		if isLoopback(addr) != want {
+			t.Errorf("isLoopback(%q) = %v", addr, !want)
+		}
+	}
+}
+
+// FuzzTokenHash checks that the bearer header parser never panics and only
+// accepts canonical "Bearer <43 base64url chars>" headers.
+func FuzzTokenHash(f *testing.F) {
+	f.Add("Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB")
+	f.Add("bearer x")
+	f.Fuzz(func(t *testing.T, header string) {
+		h := http.Header{}
+		h.Set("Authorization", header)
+		hash, ok := tokenHash(h)
+		if !ok {
+			return
+		}
+		if len(hash) != 32 || len(header) != len("Bearer ")+43 {
+			t.Fatalf("accepted %q", header)
+		}
+		if !bytes.HasPrefix([]byte(header), []byte("Bearer ")) {
+			t.Fatalf("accepted %q without the scheme", header)
+		}
+	})
+}

@@ -1,0 +1,25 @@
+package server
+
+import (
+	"net/http"
+
+	"connectrpc.com/connect"
+
+	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
+)
+
+// maxRequestBytes is the largest request message accepted (account.proto).
+const maxRequestBytes = 64 << 10
+
+// routes mounts the API services and /healthz.
+func (s *Server) routes() http.Handler {
+	opts := []connect.HandlerOption{
+		connect.WithReadMaxBytes(maxRequestBytes),
+		connect.WithInterceptors(interceptor{s}),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(sealinev1connect.NewAccountServiceHandler(accountService{s}, opts...))
+	mux.Handle(sealinev1connect.NewDeviceServiceHandler(deviceService{s}, opts...))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	return mux
+}

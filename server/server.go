@@ -1,0 +1,253 @@
+// Package server is Sealine's embeddable server: Config, New, Run and the
+// Connect API handlers (api/sealine/v1).
+//
+// One HTTPS listener serves the Connect, gRPC and gRPC-Web protocols over
+// HTTP/2 (and HTTP/1.1 for Connect unary calls) with TLS 1.3 only; there is
+// no plaintext API listener. GET /healthz answers 200 when the store pings.
+// Optional Prometheus metrics are served on a separate loopback-only address.
+//
+// What each part protects:
+//   - Passwords are Argon2id hashes (internal/password); hashing runs behind a
+//     per-IP token bucket and a bound on concurrent hashes, and unknown users
+//     cost the same hash as known ones.
+//   - Usernames, display names and device names are sealed under a per-user
+//     data key (internal/pii); users are found by a keyed blind index of the
+//     normalised username (internal/username). The store never sees them in
+//     plaintext, and they never reach a log line or an error message.
+//   - Session tokens are 256 random bits; the store keeps only their SHA-256.
+//     Every authenticated call re-reads the session from the store, so a
+//     revocation is effective at once on every node. Open streams are woken
+//     by a Notifier hint and re-check the store.
+//
+// Every error is a *connect.Error carrying a sealinev1.ErrorDetail with a
+// stable reason (see the Reason constants), except the transport-level
+// refusals that connect-go produces before any handler runs (oversized or
+// undecodable messages), which carry only their code.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sealine/sealine/internal/password"
+	"github.com/sealine/sealine/internal/pii"
+	"github.com/sealine/sealine/store"
+)
+
+// Server is a running Sealine server; create it with New, serve with Run.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	nodeID   string
+	store    store.Store
+	keys     *pii.Keyring
+	hasher   *password.Hasher
+	limiter  *limiter
+	touches  *touches
+	metrics  *metrics
+	certPEM  []byte
+	certFP   string
+	ln       net.Listener
+	http     *http.Server
+	metricLn net.Listener
+	metricSv *http.Server
+
+	stopping chan struct{} // closed when shutdown begins: streams end
+	stopOnce sync.Once
+}
+
+// New prepares a server: it creates the data dir (0700), the KEK and the
+// self-signed certificate when needed, opens and migrates the store, and
+// starts listening. Serve with Run, or release everything with Close.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := mkdirData(cfg); err != nil {
+		return nil, err
+	}
+	keys, err := pii.LoadOrCreateKEK(cfg.KEKFile, cfg.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	cert, certPEM, err := loadCert(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newServer(cfg, st, keys, cert, certPEM)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	return s, nil
+}
+
+// newServer wires the parts and opens the listeners.
+func newServer(cfg Config, st store.Store, keys *pii.Keyring, cert tls.Certificate, certPEM []byte) (*Server, error) {
+	nodeID, err := newNodeID(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", nodeID),
+		nodeID:   nodeID,
+		store:    st,
+		keys:     keys,
+		hasher:   password.New(password.Config{Params: cfg.PasswordParams, MaxConcurrent: cfg.MaxConcurrentHashes, Rand: cfg.Rand}),
+		limiter:  newLimiter(cfg.LoginBurst, cfg.LoginInterval),
+		touches:  newTouches(),
+		metrics:  newMetrics(nodeID),
+		certPEM:  certPEM,
+		certFP:   fingerprint(cert),
+		stopping: make(chan struct{}),
+	}
+	if err := s.listen(cert); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newNodeID(cfg Config) (string, error) {
+	if cfg.NodeID != "" {
+		return cfg.NodeID, nil
+	}
+	b := make([]byte, 6)
+	if _, err := io.ReadFull(cfg.Rand, b); err != nil {
+		return "", fmt.Errorf("server: node id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// listen opens the HTTPS listener and, if configured, the metrics listener.
+func (s *Server) listen(cert tls.Certificate) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	s.ln = ln
+	s.http = s.newHTTPServer(cert)
+	if s.cfg.MetricsAddr == "" {
+		return nil
+	}
+	mln, err := net.Listen("tcp", s.cfg.MetricsAddr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("server: listen for metrics: %w", err), ln.Close())
+	}
+	s.metricLn, s.metricSv = mln, s.metrics.server()
+	return nil
+}
+
+// newHTTPServer builds the TLS 1.3, HTTP/2 server with the API routes.
+func (s *Server) newHTTPServer(cert tls.Certificate) *http.Server {
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true) // Connect unary calls from simple clients
+	protocols.SetHTTP2(true)
+	return &http.Server{
+		Handler:           s.routes(),
+		Protocols:         protocols,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{cert},
+		},
+	}
+}
+
+// Run serves until ctx is done, then shuts down gracefully: it stops
+// accepting, ends open streams, waits for calls in flight (at most
+// Config.ShutdownTimeout) and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.http.ServeTLS(s.ln, "", "") }()
+	if s.metricSv != nil {
+		go func() { errc <- s.metricSv.Serve(s.metricLn) }()
+	}
+	s.log.Info("serving", "url", s.URL(), "db", s.store.Kind(), "cert", s.certFP, "version", s.cfg.Version)
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.shutdown())
+}
+
+// Close releases a server that is not running (Run does this itself).
+func (s *Server) Close() error { return s.shutdown() }
+
+func (s *Server) shutdown() error {
+	var err error
+	s.stopOnce.Do(func() {
+		close(s.stopping)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		err = s.http.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = s.http.Close()
+		}
+		if s.metricSv != nil {
+			err = errors.Join(err, s.metricSv.Shutdown(ctx))
+		}
+		err = errors.Join(err, s.store.Close())
+		s.log.Info("stopped")
+	})
+	return err
+}
+
+// URL is the API's base URL, e.g. https://127.0.0.1:8443.
+func (s *Server) URL() string { return "https://" + s.ln.Addr().String() }
+
+// MetricsURL is the metrics endpoint, or "" when metrics are off.
+func (s *Server) MetricsURL() string {
+	if s.metricLn == nil {
+		return ""
+	}
+	return "http://" + s.metricLn.Addr().String() + "/metrics"
+}
+
+// StartLine is one line for the operator: URL, data dir, store kind and the
+// certificate's SHA-256 fingerprint.
+func (s *Server) StartLine() string {
+	return fmt.Sprintf("sealine %s listening on %s data=%s db=%s cert=%s",
+		or(s.cfg.Version, "dev"), s.URL(), s.cfg.DataDir, s.store.Kind(), s.certFP)
+}
+
+// CertPEM is the serving certificate, for clients to trust.
+func (s *Server) CertPEM() []byte { return append([]byte(nil), s.certPEM...) }
+
+// Store is the server's store, for tests and tools in the same process.
+func (s *Server) Store() store.Store { return s.store }
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// healthz answers 200 when the store pings.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "ok\n")
+}

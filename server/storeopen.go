@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/sqlite"
+)
+
+// openStore returns Config.Store, or opens and migrates the store Config.DB
+// names.
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if cfg.Store != nil {
+		return cfg.Store, nil
+	}
+	kind, err := dbKind(cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if kind == "postgres" {
+		return openPostgres(ctx, cfg.DB)
+	}
+	path := dataPath(cfg, "sealine.db")
+	if p, ok := strings.CutPrefix(cfg.DB, "sqlite:"); ok {
+		path = p
+	}
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("server: open SQLite: %w", err)
+	}
+	return st, nil
+}
+
+// openPostgres opens PostgreSQL. TODO: wire store/postgres when it lands.
+func openPostgres(_ context.Context, _ string) (store.Store, error) {
+	return nil, fmt.Errorf("server: open PostgreSQL: %w", errors.ErrUnsupported)
+}
