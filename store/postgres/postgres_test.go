@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/storetest"
+)
+
+func TestConformance(t *testing.T) { storetest.Run(t, openTest) }
+
+func openTest(t *testing.T) store.Store {
+	t.Helper()
+	return openAt(t, testDSN(t))
+}
+
+func openAt(t *testing.T, dsn string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), dsn, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testDSN creates a schema with a random name, dropped at cleanup, and
+// returns a DSN whose search_path puts the test's tables there.
+func testDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("SEALINE_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("PostgreSQL tests skipped: set SEALINE_TEST_POSTGRES=postgres://... (bash .ci/run does this)")
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "sealine_test_" + hex.EncodeToString(b)
+	admin(t, base, "CREATE SCHEMA "+schema)
+	t.Cleanup(func() { admin(t, base, "DROP SCHEMA "+schema+" CASCADE") })
+	return withSearchPath(t, base, schema)
+}
+
+// admin runs one statement on its own connection; it also runs in
+// cleanups, after t.Context is done.
+func admin(t *testing.T, dsn, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to SEALINE_TEST_POSTGRES: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func withSearchPath(t *testing.T, dsn, schema string) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn + " search_path=" + schema
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("SEALINE_TEST_POSTGRES: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestMigrate: a fresh schema migrates, reopening is a no-op, and a schema
+// from a newer binary is refused naming both versions.
+func TestMigrate(t *testing.T) {
+	dsn := testDSN(t)
+	sets, err := migrationSets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		s := openAt(t, dsn)
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping #%d: %v", i+1, err)
+		}
+		for _, set := range sets {
+			if v := version(t, s, set.Table); v != set.Latest() {
+				t.Errorf("Open #%d: %s = %d, want %d", i+1, set.Table, v, set.Latest())
+			}
+		}
+		s.Close()
+	}
+	for _, set := range sets {
+		t.Run("too new "+set.Table, func(t *testing.T) {
+			s := openAt(t, dsn)
+			setVersion(t, s, set.Table, set.Latest()+1)
+			defer setVersion(t, s, set.Table, set.Latest())
+			if err := s.Ping(t.Context()); !errors.Is(err, store.ErrSchemaTooNew) {
+				t.Errorf("Ping = %v, want ErrSchemaTooNew", err)
+			}
+			_, err := Open(t.Context(), dsn, Options{})
+			if !errors.Is(err, store.ErrSchemaTooNew) {
+				t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+			}
+			for _, v := range []string{"version 2", "version 1"} {
+				if !strings.Contains(err.Error(), v) {
+					t.Errorf("error %q does not name %q", err, v)
+				}
+			}
+		})
+	}
+}
+
+func version(t *testing.T, s *Store, table string) int {
+	t.Helper()
+	var v int
+	if err := s.pool.QueryRow(t.Context(), "SELECT version FROM "+table).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func setVersion(t *testing.T, s *Store, table string, v int) {
+	t.Helper()
+	if _, err := s.pool.Exec(context.Background(), "UPDATE "+table+" SET version = $1", v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConcurrentOpen: nodes starting together on an empty database all
+// come up, migrating once under the advisory lock.
+func TestConcurrentOpen(t *testing.T) {
+	dsn := testDSN(t)
+	const nodes = 6
+	var wg sync.WaitGroup
+	errs := make([]error, nodes)
+	for i := range nodes {
+		wg.Go(func() {
+			s, err := Open(t.Context(), dsn, Options{MaxConns: 2})
+			if err == nil {
+				err = s.Ping(t.Context())
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+		}
+	}
+}
+
+// TestTwoNodes: login failures recorded through two stores (two nodes) on
+// one database are all counted, each seeing a distinct count.
+func TestTwoNodes(t *testing.T) {
+	dsn := testDSN(t)
+	nodes := []*Store{openAt(t, dsn), openAt(t, dsn)}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := store.User{ID: "u-1", UsernameIndex: []byte("i"), PasswordHash: "h", CreatedAt: now}
+	d := store.Device{ID: "d-1", UserID: u.ID, CreatedAt: now, LastSeenAt: now}
+	ses := store.Session{TokenHash: []byte("t"), UserID: u.ID, DeviceID: d.ID, CreatedAt: now, ExpiresAt: now}
+	if err := nodes[0].CreateUser(t.Context(), u, d, ses); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	seen := make([]bool, n+1)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c, _, err := nodes[i%2].RecordLoginFailure(t.Context(), u.ID, 0, time.Time{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || c < 1 || c > n || seen[c] {
+				t.Errorf("RecordLoginFailure = %d, %v", c, err)
+				return
+			}
+			seen[c] = true
+		})
+	}
+	wg.Wait()
+	got, err := nodes[1].UserByID(t.Context(), u.ID)
+	if err != nil || got.FailedLogins != n {
+		t.Errorf("FailedLogins = %d, %v; want %d", got.FailedLogins, err, n)
+	}
+}
+
+// TestUnreachable: a server that does not answer gives a clear error that
+// names it and never the password.
+func TestUnreachable(t *testing.T) {
+	tests := []struct {
+		name string
+		dsn  string
+		want string
+	}{
+		{"closed port", "postgres://sealine:hunter2@127.0.0.1:1/sealine?connect_timeout=5", "postgres: connect to 127.0.0.1:1/sealine"},
+		{"bad dsn", "postgres://sealine:hunter2@127.0.0.1:notaport/x", "postgres: parse dsn"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Open(t.Context(), tc.dsn, Options{})
+			if err == nil {
+				t.Fatal("Open succeeded")
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %q does not start with %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q reveals the password", err)
+			}
+		})
+	}
+}
+
+func ExampleOpen() {
+	s, err := Open(context.Background(), "postgres://sealine@db.internal:5432/sealine?sslmode=verify-full", Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+}
