@@ -29,8 +29,16 @@ func wantErr(t *testing.T, err error, code connect.Code, reason string) {
 // revoke the first device from the second; the revoked token is refused at
 // once and the first device's open WatchDevices stream ends at once.
 func TestRevokeDeviceEndToEnd(t *testing.T) {
+	revokeEndToEnd(t, testenv.New(t))
+}
+
+// TestRevokeDeviceEndToEndPostgres runs the same on PostgreSQL.
+func TestRevokeDeviceEndToEndPostgres(t *testing.T) {
+	revokeEndToEnd(t, testenv.New(t, testenv.WithPostgres(t)))
+}
+
+func revokeEndToEnd(t *testing.T, e *testenv.Env) {
 	ctx := context.Background()
-	e := testenv.New(t)
 	first := e.Register(t, "Alice", "correct horse battery", "Alice A.", "laptop")
 	second := e.Login(t, "alice", "correct horse battery", "phone")
 

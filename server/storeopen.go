@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/postgres"
 	"github.com/sealine/sealine/store/sqlite"
 )
 
@@ -34,7 +34,12 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return st, nil
 }
 
-// openPostgres opens PostgreSQL. TODO: wire store/postgres when it lands.
-func openPostgres(_ context.Context, _ string) (store.Store, error) {
-	return nil, fmt.Errorf("server: open PostgreSQL: %w", errors.ErrUnsupported)
+// openPostgres opens and migrates PostgreSQL. pgx redacts the password
+// from its errors.
+func openPostgres(ctx context.Context, dsn string) (store.Store, error) {
+	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("server: open PostgreSQL: %w", err)
+	}
+	return st, nil
 }
