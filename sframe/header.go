@@ -100,16 +100,22 @@ func readValue(b []byte, off int, f byte) (uint64, int, error) {
 	if len(b)-off < n {
 		return 0, 0, ErrTruncatedHeader
 	}
-	v := bigEndian(b[off : off+n])
+	v := bigEndian(b, off, n)
 	if valueLen(v) != n {
 		return 0, 0, ErrNonMinimalHeader
 	}
 	return v, off + n, nil
 }
 
-// bigEndian decodes 1 to 8 bytes as an unsigned big-endian integer.
-func bigEndian(b []byte) uint64 {
-	var buf [8]byte
-	copy(buf[8-len(b):], b)
-	return binary.BigEndian.Uint64(buf[:])
+// bigEndian decodes b[off:off+n], 1 to 8 bytes, as an unsigned big-endian
+// integer. With 8 bytes to spare it loads one word and shifts.
+func bigEndian(b []byte, off, n int) uint64 {
+	if len(b)-off >= 8 {
+		return binary.BigEndian.Uint64(b[off:]) >> (64 - 8*n)
+	}
+	var v uint64
+	for _, x := range b[off : off+n] {
+		v = v<<8 | uint64(x)
+	}
+	return v
 }
