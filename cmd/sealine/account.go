@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sealine/sealine/client"
+)
+
+// maxDeviceName is the API's bound on a device name, in bytes.
+const maxDeviceName = 64
+
+func newRegisterCmd(a *app) *cobra.Command {
+	var p client.RegisterParams
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "register USER",
+		Short: "Create an account with this device as its first device",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.newClient()
+			if err != nil {
+				return err
+			}
+			p.Username = args[0]
+			if p.Password, err = a.readPassword(cmd.Context(), fromStdin, true); err != nil {
+				return err
+			}
+			s, err := c.Register(cmd.Context(), p)
+			if err != nil {
+				return fmt.Errorf("register: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "registered %s; this device is %s\n", printable(s.Username), s.DeviceID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&p.DisplayName, "display-name", "", "name shown to others (stored encrypted)")
+	cmd.Flags().StringVar(&p.DeviceName, "device-name", defaultDeviceName(), "name of this device in device lists")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+	return cmd
+}
+
+func newLoginCmd(a *app) *cobra.Command {
+	var p client.LoginParams
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "login USER",
+		Short: "Log this device in to an existing account (a new device)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.newClient()
+			if err != nil {
+				return err
+			}
+			p.Username = args[0]
+			if p.Password, err = a.readPassword(cmd.Context(), fromStdin, false); err != nil {
+				return err
+			}
+			s, err := c.Login(cmd.Context(), p)
+			if err != nil {
+				return fmt.Errorf("login: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "logged in as %s; this device is %s\n", printable(s.Username), s.DeviceID)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&p.DeviceName, "device-name", defaultDeviceName(), "name of this device in device lists")
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+	return cmd
+}
+
+func newLogoutCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "End this device's session and delete its local state",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.newClient()
+			if err != nil {
+				return err
+			}
+			if err := c.Logout(cmd.Context()); err != nil {
+				return fmt.Errorf("logout: %w", err)
+			}
+			fmt.Fprintln(a.stdout, "logged out")
+			return nil
+		},
+	}
+}
+
+// defaultDeviceName is the host name, cut to the API's bound.
+func defaultDeviceName() string {
+	name, err := os.Hostname()
+	if err != nil || name == "" {
+		return "cli"
+	}
+	if len(name) > maxDeviceName {
+		name = name[:maxDeviceName] // host names are ASCII
+	}
+	return name
+}
