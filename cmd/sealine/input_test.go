@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFirstLine(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      string
+	}{
+		{"secret\n", "secret", ""},
+		{"secret\r\nsecond line\n", "secret", ""},
+		{"no newline", "no newline", ""},
+		{"  spaces kept  \n", "  spaces kept  ", ""},
+		{"", "", "empty"},
+		{"\n", "", "empty"},
+		{strings.Repeat("x", maxPassword) + "\n", strings.Repeat("x", maxPassword), ""},
+		{strings.Repeat("x", maxPassword+1) + "\n", "", "longer than"},
+		{strings.Repeat("x", 10*maxPassword), "", "longer than"},
+	}
+	for _, tt := range tests {
+		got, err := firstLine(strings.NewReader(tt.in))
+		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("firstLine(%.20q) = %q, %v; want %q, %q", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"laptop", "laptop"},
+		{"ノート", "ノート"},
+		{"evil\x1b]0;pwned\x07", "evil?]0;pwned?"},
+		{"two\nlines\r", "two?lines?"},
+		{"bidi\u202eoverride", "bidi?override"},
+	}
+	for _, tt := range tests {
+		if got := printable(tt.in); got != tt.want {
+			t.Errorf("printable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzFirstLine(f *testing.F) {
+	f.Add("secret\n")
+	f.Add("a\r\nb")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := firstLine(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if got == "" || len(got) > maxPassword || strings.ContainsRune(got, '\n') || !strings.HasPrefix(in, got) {
+			t.Fatalf("firstLine(%q) = %q", in, got)
+		}
+	})
+}
