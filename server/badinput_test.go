@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
 	"github.com/sealine/sealine/internal/testenv"
@@ -28,40 +30,58 @@ func unchanged(t *testing.T, e *testenv.Env, f func()) {
 }
 
 // rawPost sends body to an API procedure with the Connect unary protocol
-// and returns the HTTP status and the Connect error code.
-func rawPost(t *testing.T, e *testenv.Env, procedure, contentType string, body []byte) (int, string) {
+// and returns the HTTP status, the Connect error code and the reason of its
+// ErrorDetail.
+func rawPost(t *testing.T, e *testenv.Env, procedure, contentType string, body []byte) (int, string, string) {
 	t.Helper()
 	resp, err := e.HTTP.Post(e.URL+procedure, contentType, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var wire struct{ Code string }
+	var wire struct {
+		Code    string
+		Details []struct{ Type, Value string }
+	}
 	b, _ := io.ReadAll(resp.Body)
 	json.Unmarshal(b, &wire)
-	return resp.StatusCode, wire.Code
+	var detail sealinev1.ErrorDetail
+	for _, d := range wire.Details {
+		v, _ := base64.RawStdEncoding.DecodeString(strings.TrimRight(d.Value, "="))
+		if d.Type == "sealine.v1.ErrorDetail" {
+			proto.Unmarshal(v, &detail)
+		}
+	}
+	return resp.StatusCode, wire.Code, detail.GetReason()
 }
 
 func TestMalformedAndOversizedBodies(t *testing.T) {
 	e := testenv.New(t)
 	e.Register(t, "erin", "correct horse battery", "", "laptop")
 	tests := []struct {
-		name     string
-		body     []byte
-		status   int
-		wantCode string
+		name        string
+		contentType string
+		body        []byte
+		status      int
+		wantCode    string
+		reason      string
 	}{
-		{"garbage protobuf", []byte("\xff\xff\xff\xff\x0f garbage"), http.StatusBadRequest, "invalid_argument"},
-		{"truncated field", []byte{0x0a, 0x40, 'a'}, http.StatusBadRequest, "invalid_argument"},
-		{"invalid utf-8 string", []byte{0x0a, 0x03, 'a', 0xff, 'b'}, http.StatusBadRequest, "invalid_argument"},
-		{"over 64 KiB", bytes.Repeat([]byte{0x1a, 0x00}, 33<<10), http.StatusTooManyRequests, "resource_exhausted"},
+		{"garbage protobuf", "application/proto", []byte("\xff\xff\xff\xff\x0f garbage"), http.StatusBadRequest, "invalid_argument", "message_invalid"},
+		{"truncated field", "application/proto", []byte{0x0a, 0x40, 'a'}, http.StatusBadRequest, "invalid_argument", "message_invalid"},
+		{"invalid utf-8 string", "application/proto", []byte{0x0a, 0x03, 'a', 0xff, 'b'}, http.StatusBadRequest, "invalid_argument", "message_invalid"},
+		{"garbage JSON", "application/json", []byte(`{"username": 7`), http.StatusBadRequest, "invalid_argument", "message_invalid"},
+		{"empty JSON", "application/json", nil, http.StatusBadRequest, "invalid_argument", "message_invalid"},
+		{"over 64 KiB", "application/proto", bytes.Repeat([]byte{0x1a, 0x00}, 33<<10), http.StatusTooManyRequests, "resource_exhausted", "message_too_large"},
+		{"over 64 KiB JSON", "application/json", []byte(`{"username":"` + strings.Repeat("a", 65<<10) + `"}`), http.StatusTooManyRequests, "resource_exhausted", "message_too_large"},
+		// Beyond the hard limit connect-go refuses before the codec runs.
+		{"over 256 KiB", "application/proto", bytes.Repeat([]byte{0x1a, 0x00}, 130<<10), http.StatusTooManyRequests, "resource_exhausted", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			unchanged(t, e, func() {
-				status, code := rawPost(t, e, "/sealine.v1.AccountService/Register", "application/proto", tt.body)
-				if status != tt.status || code != tt.wantCode {
-					t.Fatalf("got %d %q; want %d %q", status, code, tt.status, tt.wantCode)
+				status, code, reason := rawPost(t, e, "/sealine.v1.AccountService/Register", tt.contentType, tt.body)
+				if status != tt.status || code != tt.wantCode || reason != tt.reason {
+					t.Fatalf("got %d %q %q; want %d %q %q", status, code, reason, tt.status, tt.wantCode, tt.reason)
 				}
 			})
 		})

@@ -25,6 +25,8 @@ const (
 	ReasonDeviceNotFound     = "device_not_found"
 	ReasonFieldTooLong       = "field_too_long"
 	ReasonFieldInvalid       = "field_invalid"
+	ReasonMessageTooLarge    = "message_too_large"
+	ReasonMessageInvalid     = "message_invalid"
 	ReasonShuttingDown       = "shutting_down"
 	ReasonCanceled           = "canceled"
 	ReasonInternal           = "internal"
@@ -57,6 +59,10 @@ func message(reason string) string {
 		return "field too long"
 	case ReasonFieldInvalid:
 		return "field invalid"
+	case ReasonMessageTooLarge:
+		return "request larger than 64 KiB"
+	case ReasonMessageInvalid:
+		return "request is not a valid message"
 	case ReasonShuttingDown:
 		return "server is shutting down"
 	case ReasonCanceled:

@@ -35,7 +35,7 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 			var err error
 			resp, err = next(ctx, req)
 			return err
-		})
+		}, req.Any())
 		if err != nil {
 			return nil, err
 		}
@@ -50,20 +50,24 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return i.s.around(ctx, conn.Spec().Procedure, conn.RequestHeader(), func(ctx context.Context) error {
-			return next(ctx, conn)
-		})
+			return next(ctx, checkedConn{conn})
+		}, nil)
 	}
 }
 
 // around runs one RPC: request id, authentication, then call; afterwards it
 // makes sure the error carries a reason, and logs and counts the outcome.
 // Logs hold the procedure, code, reason and duration, never a message.
-func (s *Server) around(ctx context.Context, procedure string, h http.Header, call func(context.Context) error) error {
+// msg is the unary request (nil for streams, whose messages checkedConn checks).
+func (s *Server) around(ctx context.Context, procedure string, h http.Header, call func(context.Context) error, msg any) error {
 	start := time.Now()
 	id := newRequestID()
 	log := s.log.With("request_id", id)
 	ctx = context.WithValue(ctx, loggerKey{}, log)
-	err := s.authorize(ctx, procedure, h, call)
+	err := decodeError(msg)
+	if err == nil {
+		err = s.authorize(ctx, procedure, h, call)
+	}
 	err = withReason(err)
 	code, reason := "ok", ""
 	if err != nil {
@@ -102,6 +106,10 @@ func withReason(err error) error {
 		return errReason(connect.CodeCanceled, ReasonCanceled)
 	case errors.Is(err, context.DeadlineExceeded), connect.CodeOf(err) == connect.CodeDeadlineExceeded:
 		return errReason(connect.CodeDeadlineExceeded, ReasonCanceled)
+	case connect.CodeOf(err) == connect.CodeResourceExhausted: // beyond hardMaxBytes
+		return errReason(connect.CodeResourceExhausted, ReasonMessageTooLarge)
+	case connect.CodeOf(err) == connect.CodeInvalidArgument:
+		return errReason(connect.CodeInvalidArgument, ReasonMessageInvalid)
 	}
 	return errReason(connect.CodeInternal, ReasonInternal)
 }

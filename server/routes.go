@@ -13,10 +13,10 @@ const maxRequestBytes = 64 << 10
 
 // routes mounts the API services and /healthz.
 func (s *Server) routes() http.Handler {
-	opts := []connect.HandlerOption{
-		connect.WithReadMaxBytes(maxRequestBytes),
+	opts := append(codecs(),
+		connect.WithReadMaxBytes(hardMaxBytes),
 		connect.WithInterceptors(interceptor{s}),
-	}
+	)
 	mux := http.NewServeMux()
 	mux.Handle(sealinev1connect.NewAccountServiceHandler(accountService{s}, opts...))
 	mux.Handle(sealinev1connect.NewDeviceServiceHandler(deviceService{s}, opts...))

@@ -20,9 +20,10 @@
 //     by a Notifier hint and re-check the store.
 //
 // Every error is a *connect.Error carrying a sealinev1.ErrorDetail with a
-// stable reason (see the Reason constants), except the transport-level
-// refusals that connect-go produces before any handler runs (oversized or
-// undecodable messages), which carry only their code.
+// stable reason (see the Reason constants). Undecodable requests get
+// message_invalid and requests over 64 KiB message_too_large (see codec.go);
+// only a unary request over 256 KiB is refused by connect-go itself, with
+// resource_exhausted and no detail.
 package server
 
 import (
