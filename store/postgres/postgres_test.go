@@ -21,12 +21,14 @@ import (
 
 func TestConformance(t *testing.T) { storetest.Run(t, openTest) }
 
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, openAt(b, testDSN(b))) }
+
 func openTest(t *testing.T) store.Store {
 	t.Helper()
 	return openAt(t, testDSN(t))
 }
 
-func openAt(t *testing.T, dsn string) *Store {
+func openAt(t testing.TB, dsn string) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), dsn, Options{})
 	if err != nil {
@@ -38,7 +40,7 @@ func openAt(t *testing.T, dsn string) *Store {
 
 // testDSN creates a schema with a random name, dropped at cleanup, and
 // returns a DSN whose search_path puts the test's tables there.
-func testDSN(t *testing.T) string {
+func testDSN(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("SEALINE_TEST_POSTGRES")
 	if base == "" {
@@ -54,7 +56,7 @@ func testDSN(t *testing.T) string {
 
 // admin runs one statement on its own connection; it also runs in
 // cleanups, after t.Context is done.
-func admin(t *testing.T, dsn, sql string, args ...any) {
+func admin(t testing.TB, dsn, sql string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -68,7 +70,7 @@ func admin(t *testing.T, dsn, sql string, args ...any) {
 	}
 }
 
-func withSearchPath(t *testing.T, dsn, schema string) string {
+func withSearchPath(t testing.TB, dsn, schema string) string {
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return dsn + " search_path=" + schema
 	}

@@ -35,8 +35,9 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// ErrNotDatabase: the file exists but is not an SQLite database.
-var ErrNotDatabase = errors.New("sqlite: file is not an SQLite database")
+// ErrNotDatabase: the file exists but is not a Sealine database: not
+// SQLite at all, or another application's SQLite file.
+var ErrNotDatabase = errors.New("sqlite: file is not a Sealine database")
 
 // Options tune the backend; the zero value works.
 type Options struct {
@@ -68,12 +69,34 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	err = db.Tx(ctx, func(q sqlstore.Querier) error { return sqlstore.Migrate(ctx, q, sets...) })
+	err = db.Tx(ctx, func(q sqlstore.Querier) error {
+		if err := refuseForeign(ctx, q); err != nil {
+			return err
+		}
+		return sqlstore.Migrate(ctx, q, sets...)
+	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return &Store{Store: sqlstore.New("sqlite", db, sets...), pools: db}, nil
+}
+
+// refuseForeign refuses an SQLite file that holds tables but no Sealine
+// version table, so a mistyped path never migrates another program's data.
+func refuseForeign(ctx context.Context, q sqlstore.Querier) error {
+	var ours, others int64
+	err := q.QueryRow(ctx, `SELECT
+			count(*) FILTER (WHERE name IN ('schema_version', 'keys_schema_version')),
+			count(*) FILTER (WHERE name NOT IN ('schema_version', 'keys_schema_version'))
+		FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).Scan(&ours, &others)
+	if err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	if ours == 0 && others > 0 {
+		return fmt.Errorf("%w: it holds %d tables of another application", ErrNotDatabase, others)
+	}
+	return nil
 }
 
 func migrationSets() ([]sqlstore.MigrationSet, error) {

@@ -13,7 +13,11 @@ import (
 
 func TestConformance(t *testing.T) { storetest.Run(t, openTest) }
 
-func openTest(t *testing.T) store.Store {
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, openTB(b)) }
+
+func openTest(t *testing.T) store.Store { return openTB(t) }
+
+func openTB(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "sealine.db"), Options{})
 	if err != nil {
@@ -120,6 +124,34 @@ func TestBadFile(t *testing.T) {
 				t.Error("Open changed the file")
 			}
 		})
+	}
+}
+
+// TestForeignDatabase: another program's SQLite file is refused and left
+// without Sealine's tables.
+func TestForeignDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	d, err := openDB(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.writer.ExecContext(t.Context(), "CREATE TABLE recipes (name TEXT)")
+	d.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(t.Context(), path, Options{})
+	if !errors.Is(err, ErrNotDatabase) {
+		t.Fatalf("Open = %v, want ErrNotDatabase", err)
+	}
+	d, err = openDB(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	if err := d.reader.QueryRowContext(t.Context(), "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil || n != 1 {
+		t.Errorf("file now has %d schema entries (%v), want only the foreign table", n, err)
 	}
 }
 
