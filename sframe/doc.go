@@ -63,7 +63,8 @@
 //   - unknown KIDs ([ErrUnknownKID]), which the RFC lets callers buffer and
 //     retry once the key arrives;
 //   - frames shorter than header plus tag ([ErrShortFrame]);
-//   - CTRs at or below the replay window's lower edge ([ErrTooOld]) and CTRs
+//   - CTRs that fall below the replay window, that is ReplayWindow or more
+//     below the highest CTR accepted for the KID ([ErrTooOld]), and CTRs
 //     already accepted ([ErrReplay]), so a relay cannot replay media;
 //   - frames whose tag does not verify ([ErrAuth]): any changed bit of the
 //     header, the metadata, the ciphertext or the tag.
@@ -85,5 +86,8 @@
 //
 // where E is [MLSConfig.EpochBits] and S the fewest bits that hold every leaf
 // index of the epoch's tree. Each sender's sframe_key and sframe_salt then
-// follow from the shared base_key and its own KID as in §4.4.2.
+// follow from the shared base_key and its own KID as in §4.4.2. A receiver
+// derives a sender's key when that sender's first frame arrives and keeps it
+// only if the frame authenticates; a forged frame under a new KID therefore
+// costs one HKDF and one AES key schedule, and changes nothing.
 package sframe

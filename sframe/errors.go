@@ -12,7 +12,8 @@ var (
 	ErrNonMinimalHeader = errors.New("non-minimal header")
 	// ErrUnsupportedSuite reports a cipher suite this package does not offer.
 	ErrUnsupportedSuite = errors.New("unsupported cipher suite")
-	// ErrInvalidKey reports a base key or exporter secret of a bad length.
+	// ErrInvalidKey reports a base key or exporter secret of a bad length,
+	// or a KID given a second key.
 	ErrInvalidKey = errors.New("invalid key")
 	// ErrInvalidConfig reports a configuration value out of range.
 	ErrInvalidConfig = errors.New("invalid config")
