@@ -2,6 +2,8 @@ package client
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
@@ -121,6 +123,17 @@ func TestErrorText(t *testing.T) {
 	for _, tt := range tests {
 		if got := mapError(tt.err).Error(); got != tt.want {
 			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestSessionRedacted(t *testing.T) {
+	s := Session{Server: "https://h", UserID: "u1", DeviceID: "d1", Token: "SECRET-TOKEN"}
+	var buf strings.Builder
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "session", s)
+	for _, out := range []string{fmt.Sprint(s), fmt.Sprintf("%+v", s), fmt.Sprintf("%v", &s), buf.String()} {
+		if strings.Contains(out, "SECRET-TOKEN") || !strings.Contains(out, "d1") {
+			t.Errorf("printed session %q leaks the token or lacks the device", out)
 		}
 	}
 }

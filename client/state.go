@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -31,6 +32,16 @@ type Session struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// String describes the session without its token, so that printing or
+// logging a Session never leaks the bearer secret.
+func (s Session) String() string {
+	return fmt.Sprintf("session{server=%s user=%s device=%s expires=%s token=[redacted]}",
+		s.Server, s.UserID, s.DeviceID, s.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// LogValue implements slog.LogValuer with the same redaction.
+func (s Session) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // DefaultHome returns the per-user client state directory:
 // $XDG_CONFIG_HOME/sealine, or the OS equivalent (~/.config/sealine).
