@@ -143,6 +143,7 @@ type reader struct {
 	b      []byte
 	maxLen int
 	err    error
+	alias  bool // Opaque and Raw return sub-slices of b instead of copies
 }
 
 // newReader returns a reader over data bounding vectors at
@@ -222,8 +223,15 @@ func (r *reader) Uint64() uint64 {
 	return 0
 }
 
-// Raw reads n bytes with no header (a copy).
-func (r *reader) Raw(n int) []byte { return bytes.Clone(r.take(n)) }
+// Raw reads n bytes with no header (a copy unless aliasing).
+func (r *reader) Raw(n int) []byte { return r.clone(r.take(n)) }
+
+func (r *reader) clone(b []byte) []byte {
+	if r.alias {
+		return b
+	}
+	return bytes.Clone(b)
+}
 
 // Varint reads a minimal MLS varint (RFC 9420, Section 2.1.2).
 func (r *reader) Varint() uint64 {
@@ -269,7 +277,7 @@ func (r *reader) Opaque() []byte {
 	if r.err != nil {
 		return nil
 	}
-	return bytes.Clone(b)
+	return r.clone(b)
 }
 
 // Vector reads a vector<V> and calls fn once per element until the
@@ -279,7 +287,7 @@ func (r *reader) Vector(fn func(r *reader)) {
 	if r.err != nil {
 		return
 	}
-	sub := &reader{b: body, maxLen: r.maxLen}
+	sub := &reader{b: body, maxLen: r.maxLen, alias: r.alias}
 	for len(sub.b) > 0 && sub.err == nil {
 		before := len(sub.b)
 		fn(sub)

@@ -226,7 +226,7 @@ func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, erro
 
 // privateContent encodes PrivateMessageContent with zero padding.
 func (f *framer) privateContent(ac *AuthenticatedContent) ([]byte, error) {
-	var w writer
+	w := writer{b: make([]byte, 0, ac.Content.sizeHint()+len(ac.Auth.Signature)+f.paddingBlock+64)}
 	ac.Content.encodeBody(&w)
 	ac.Auth.encode(&w, ac.Content.ContentType)
 	if f.paddingBlock > 0 {
@@ -328,6 +328,7 @@ func (f *framer) unprotectPrivate(m *PrivateMessage, key signerKey) (*Authentica
 // must be all zero bytes (RFC 9420, Section 6.3.1).
 func decodePrivateContent(pt []byte, ac *AuthenticatedContent) error {
 	r := newReader(pt)
+	r.alias = true // pt is a fresh buffer owned by the result
 	ac.Content.decodeBody(r)
 	ac.Auth = decodeAuthData(r, ac.Content.ContentType)
 	if err := r.Err(); err != nil {

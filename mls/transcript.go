@@ -84,6 +84,11 @@ func (c *FramedContent) encode(w *writer) {
 	c.encodeBody(w)
 }
 
+// sizeHint estimates the encoded size, to allocate buffers once.
+func (c *FramedContent) sizeHint() int {
+	return len(c.GroupID) + len(c.AuthenticatedData) + len(c.ApplicationData) + 64
+}
+
 // encodeBody writes the select on content_type, shared with
 // PrivateMessageContent.
 func (c *FramedContent) encodeBody(w *writer) {
@@ -180,7 +185,7 @@ func (a *AuthenticatedContent) Marshal() ([]byte, error) { return marshal(a) }
 // tbs encodes FramedContentTBS. gc is required for member and
 // new-member-commit senders and ignored otherwise.
 func (a *AuthenticatedContent) tbs(gc *GroupContext) ([]byte, error) {
-	var w writer
+	w := writer{b: make([]byte, 0, a.Content.sizeHint()+256)}
 	w.Uint16(uint16(ProtocolVersionMLS10))
 	w.Uint16(uint16(a.WireFormat))
 	a.Content.encode(&w)
