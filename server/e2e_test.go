@@ -215,7 +215,9 @@ func TestRehashOnLogin(t *testing.T) {
 	dir := t.TempDir()
 	e1 := testenv.New(t, func(c *server.Config) { c.DataDir = dir })
 	s := e1.Register(t, "rupert", "correct horse battery", "", "laptop")
-	e1.Server.Close()
+	if err := e1.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	stronger := testenv.CheapPassword()
 	stronger.Time = 2
 	e2 := testenv.New(t, func(c *server.Config) { c.DataDir, c.PasswordParams = dir, stronger })

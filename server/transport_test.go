@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -16,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
 	"github.com/sealine/sealine/internal/testenv"
 	"github.com/sealine/sealine/server"
 )
@@ -132,7 +140,7 @@ func TestRestartKeepsKeysAndCert(t *testing.T) {
 	e1 := testenv.New(t, func(c *server.Config) { c.DataDir = dir }, cfg)
 	e1.Register(t, "liam", "correct horse battery", "Liam", "laptop")
 	cert1 := e1.Server.CertPEM()
-	if err := e1.Server.Close(); err != nil {
+	if err := e1.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"kek.key", "tls/key.pem"} {
@@ -148,5 +156,66 @@ func TestRestartKeepsKeysAndCert(t *testing.T) {
 	s := e2.Login(t, "liam", "correct horse battery", "phone")
 	if err := ping(context.Background(), e2, s.GetToken()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShutdownEndsStreams: when Run's context ends, open streams end with
+// unavailable/shutting_down and Run returns promptly.
+func TestShutdownEndsStreams(t *testing.T) {
+	ctx := context.Background()
+	e := testenv.New(t)
+	s := e.Register(t, "sybil", "correct horse battery", "", "laptop")
+	stream, err := e.Devices(s.GetToken()).WatchDevices(ctx, connect.NewRequest(&sealinev1.WatchDevicesRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	stream.Receive() // READY
+	start := time.Now()
+	if err := e.Stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	for stream.Receive() {
+	}
+	wantErr(t, stream.Err(), connect.CodeUnavailable, "shutting_down")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("shutdown took %v", d)
+	}
+	if err := ping(ctx, e, s.GetToken()); err == nil {
+		t.Fatal("server still answers after shutdown")
+	}
+}
+
+// TestStartLineAndCert: the start line names URL, data dir, store and the
+// certificate fingerprint; the self-signed certificate is ECDSA P-256 for
+// the loopback names.
+func TestStartLineAndCert(t *testing.T) {
+	e := testenv.New(t)
+	block, _ := pem.Decode(e.Server.CertPEM())
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(cert.Raw)
+	line := e.Server.StartLine()
+	for _, want := range []string{e.URL, e.DataDir, "db=sqlite", "sha256:" + hex.EncodeToString(sum[:])} {
+		if !strings.Contains(line, want) {
+			t.Errorf("start line %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, "\n") {
+		t.Error("start line has several lines")
+	}
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		t.Fatalf("certificate key %T", cert.PublicKey)
+	}
+	if err := cert.VerifyHostname("localhost"); err != nil {
+		t.Error(err)
+	}
+	for _, ip := range []string{"127.0.0.1", "::1"} {
+		if err := cert.VerifyHostname(ip); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -43,6 +43,7 @@ type Env struct {
 	HTTP  *http.Client
 	Clock *Clock
 	logs  *syncBuffer
+	stop  func() error
 }
 
 // New starts a server for t and stops it when t ends. Each configure
@@ -79,15 +80,24 @@ func (e *Env) start(t testing.TB) {
 	e.Server, e.URL = srv, srv.URL()
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	e.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := e.stop(); err != nil {
 			t.Errorf("testenv: server.Run: %v", err)
 		}
 	})
 	e.HTTP = NewHTTPClient(t, srv.CertPEM())
 	t.Cleanup(e.HTTP.CloseIdleConnections)
 }
+
+// Stop cancels the server's context and returns what Run returned. The test
+// cleanup calls it too; calling it twice is harmless.
+func (e *Env) Stop() error { return e.stop() }
 
 // NewHTTPClient returns an HTTP/2 client over TLS 1.3 trusting certPEM only.
 func NewHTTPClient(t testing.TB, certPEM []byte) *http.Client {
