@@ -64,8 +64,8 @@ func (s *Sender) Encrypt(dst, metadata, plaintext []byte) ([]byte, error) {
 	if s.done {
 		return nil, fmt.Errorf("sframe: kid %d: %w", s.kid, ErrCounterExhausted)
 	}
-	if uint64(len(plaintext)) > maxPlaintext {
-		return nil, fmt.Errorf("sframe: %d byte frame: %w", len(plaintext), ErrFrameTooLarge)
+	if err := checkFrameLen(uint64(len(plaintext))); err != nil {
+		return nil, err
 	}
 	start := len(dst)
 	dst = Header{KID: s.kid, CTR: s.ctr}.Append(dst)
@@ -88,4 +88,12 @@ func (s *Sender) advance() {
 		return
 	}
 	s.ctr++
+}
+
+// checkFrameLen refuses plaintexts that would wrap the AEAD's block counter.
+func checkFrameLen(n uint64) error {
+	if n > maxPlaintext {
+		return fmt.Errorf("sframe: %d byte frame: %w", n, ErrFrameTooLarge)
+	}
+	return nil
 }
