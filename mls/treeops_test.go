@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 )
 
@@ -152,5 +153,42 @@ func checkFreshHash(t *testing.T, tree *RatchetTree) {
 	h2, err2 := fresh.TreeHash()
 	if err1 != nil || err2 != nil || !bytes.Equal(h1, h2) {
 		t.Fatalf("cached tree hash %x differs from fresh %x (%v, %v)", h1, h2, err1, err2)
+	}
+}
+
+func TestCheckLeafFits(t *testing.T) {
+	kps := make([]*KeyPackage, 3)
+	for i := range kps {
+		kps[i], _, _ = newTestKeyPackage(t, 1, byte(40+i))
+	}
+	tree, _ := NewRatchetTree(1, &kps[0].LeafNode)
+	if _, err := tree.AddLeaf(&kps[1].LeafNode); err != nil {
+		t.Fatal(err)
+	}
+	x509 := kps[2].LeafNode
+	x509.Credential = Credential{Type: CredentialX509, Certificates: [][]byte{{1}}}
+	x509.Capabilities.Credentials = []CredentialType{CredentialBasic, CredentialX509}
+	sameEnc := kps[2].LeafNode
+	sameEnc.EncryptionKey = kps[0].LeafNode.EncryptionKey
+	sameSig := kps[2].LeafNode
+	sameSig.SignatureKey = kps[1].LeafNode.SignatureKey
+	tests := []struct {
+		name  string
+		check func() error
+		ok    bool
+	}{
+		{"fresh leaf", func() error { return tree.CheckAddLeaf(&kps[2].LeafNode) }, true},
+		{"reused encryption key", func() error { return tree.CheckAddLeaf(&sameEnc) }, false},
+		{"reused signature key", func() error { return tree.CheckAddLeaf(&sameSig) }, false},
+		{"credential type unsupported by members", func() error { return tree.CheckAddLeaf(&x509) }, false},
+		{"update to a fresh key", func() error { return tree.CheckUpdateLeaf(1, &kps[2].LeafNode) }, true},
+		{"update keeping the key", func() error { return tree.CheckUpdateLeaf(1, &kps[1].LeafNode) }, false},
+		{"update of blank leaf", func() error { return tree.CheckUpdateLeaf(3, &kps[2].LeafNode) }, false},
+	}
+	for _, tc := range tests {
+		err := tc.check()
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrInvalidLeafNode)) {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
 	}
 }
