@@ -206,3 +206,30 @@ func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
 		AuthenticatedData: ac.Content.AuthenticatedData,
 	}, nil
 }
+
+// GroupInfo returns a signed GroupInfo for the current epoch (RFC 9420,
+// Section 12.4.3), carrying the external_pub extension (for external
+// joins) and, if withTree, the ratchet_tree extension.
+func (g *Group) GroupInfo(withTree bool) (*GroupInfo, error) {
+	ext, err := g.s.externalKeyPair(g.secrets.external)
+	if err != nil {
+		return nil, err
+	}
+	gi := &GroupInfo{
+		GroupContext:    g.gc,
+		Extensions:      []Extension{{Type: ExtensionExternalPub, Data: marshalExternalPub(ext.PublicKey())}},
+		ConfirmationTag: g.s.confirmationTag(g.secrets.confirmation, g.gc.ConfirmedTranscriptHash),
+		Signer:          g.LeafIndex(),
+	}
+	if withTree {
+		tree, err := g.tree.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		gi.Extensions = append(gi.Extensions, Extension{Type: ExtensionRatchetTree, Data: tree})
+	}
+	if err := g.s.signGroupInfo(gi, g.sigKey); err != nil {
+		return nil, fmt.Errorf("group info: %w", err)
+	}
+	return gi, nil
+}

@@ -161,3 +161,36 @@ func TestGroupWrongEpoch(t *testing.T) {
 		t.Fatalf("got %v, want ErrWrongEpoch", err)
 	}
 }
+
+func TestGroupInfo(t *testing.T) {
+	a, b := twoMembers(t, DefaultCipherSuite, Config{})
+	gi, err := a.GroupInfo(true)
+	must(t, err)
+	wire, err := marshal(&MLSMessage{WireFormat: WireFormatGroupInfo, GroupInfo: gi})
+	must(t, err)
+	m, err := ParseMLSMessage(wire)
+	must(t, err)
+	must(t, b.s.verifyGroupInfo(m.GroupInfo, b.Tree().Leaf(0).SignatureKey))
+	if !b.s.verifyMAC(b.secrets.confirmation, m.GroupInfo.GroupContext.ConfirmedTranscriptHash, m.GroupInfo.ConfirmationTag) {
+		t.Fatal("confirmation tag")
+	}
+	treeData, ok := findExtension(m.GroupInfo.Extensions, ExtensionRatchetTree)
+	if !ok {
+		t.Fatal("no ratchet_tree extension")
+	}
+	tree, err := ParseRatchetTree(DefaultCipherSuite, treeData)
+	must(t, err)
+	th, _ := tree.TreeHash()
+	checkHex(t, "tree hash", th, m.GroupInfo.GroupContext.TreeHash)
+	pubData, ok := findExtension(m.GroupInfo.Extensions, ExtensionExternalPub)
+	if !ok {
+		t.Fatal("no external_pub extension")
+	}
+	pub, err := parseExternalPub(pubData)
+	must(t, err)
+	_, initA, err := b.s.externalInit(pub)
+	must(t, err)
+	if len(initA) != b.s.hashLen() {
+		t.Fatal("external init")
+	}
+}

@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"crypto/hpke"
 	"crypto/subtle"
 	"fmt"
 	"io"
@@ -193,4 +194,38 @@ func (s *suite) welcomeSecret(joiner, pskSecret secret) (secret, error) {
 		return nil, err
 	}
 	return s.derive(member, "welcome")
+}
+
+// externalInitLabel is the HPKE exporter label of external init
+// (RFC 9420, Section 8.3).
+const externalInitLabel = "MLS 1.0 external init secret"
+
+// externalInit is the joiner's side of an external commit: it
+// encapsulates to the group's external_pub and exports the new
+// init_secret. kemOutput goes into the ExternalInit proposal.
+func (s *suite) externalInit(externalPub []byte) (kemOutput []byte, initSecret secret, err error) {
+	pk, err := s.kem.NewPublicKey(externalPub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: external pub: %v", ErrBadKey, err)
+	}
+	enc, sender, err := hpke.NewSender(pk, s.kdf, s.hpkeAEAD, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("external init: %w", err)
+	}
+	out, err := sender.Export(externalInitLabel, s.hashLen())
+	return enc, out, err
+}
+
+// externalInitSecret is the members' side: it recovers init_secret from
+// an ExternalInit proposal's kem_output with the external private key.
+func (s *suite) externalInitSecret(external secret, kemOutput []byte) (secret, error) {
+	priv, err := s.externalKeyPair(external)
+	if err != nil {
+		return nil, err
+	}
+	r, err := hpke.NewRecipient(kemOutput, priv.k, s.kdf, s.hpkeAEAD, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: external init: %v", ErrDecrypt, err)
+	}
+	return r.Export(externalInitLabel, s.hashLen())
 }

@@ -111,3 +111,23 @@ func TestSecretRedacted(t *testing.T) {
 		t.Error("equal")
 	}
 }
+
+func TestExternalInit(t *testing.T) {
+	for _, cs := range []CipherSuite{1, 2, 3, 5, 7, 0x004D} {
+		s, err := cs.suite()
+		must(t, err)
+		external := secret(bytes.Repeat([]byte{4}, s.hashLen()))
+		pub, err := s.externalKeyPair(external)
+		must(t, err)
+		kem, joinerInit, err := s.externalInit(pub.PublicKey())
+		must(t, err)
+		memberInit, err := s.externalInitSecret(external, kem)
+		must(t, err)
+		if len(joinerInit) != s.hashLen() || !joinerInit.equal(memberInit) {
+			t.Errorf("suite %v: init secrets differ", cs)
+		}
+		if _, err := s.externalInitSecret(external, kem[:len(kem)-1]); !errors.Is(err, ErrDecrypt) {
+			t.Errorf("suite %v: short kem output: got %v", cs, err)
+		}
+	}
+}

@@ -378,3 +378,52 @@ func ParseMLSMessage(data []byte) (*MLSMessage, error) {
 	}
 	return &m, nil
 }
+
+// ExternalSender is an entry of the external_senders GroupContext
+// extension: a non-member allowed to send proposals (RFC 9420, Section
+// 12.1.8.1).
+type ExternalSender struct {
+	SignatureKey SignaturePublicKey
+	Credential   Credential
+}
+
+// ParseExternalSenders decodes the data of an external_senders extension.
+func ParseExternalSenders(data []byte) ([]ExternalSender, error) {
+	var out []ExternalSender
+	err := unmarshal(data, func(r *reader) {
+		out = readVector(r, func(r *reader) ExternalSender {
+			return ExternalSender{SignatureKey: r.Opaque(), Credential: decodeCredential(r)}
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("external senders: %w", err)
+	}
+	return out, nil
+}
+
+// MarshalExternalSenders encodes the data of an external_senders
+// extension.
+func MarshalExternalSenders(senders []ExternalSender) ([]byte, error) {
+	var w writer
+	writeVector(&w, senders, func(w *writer, e ExternalSender) {
+		w.Opaque(e.SignatureKey)
+		e.Credential.encode(w)
+	})
+	return w.Bytes()
+}
+
+// parseExternalPub decodes the data of an external_pub extension.
+func parseExternalPub(data []byte) (HPKEPublicKey, error) {
+	var pub []byte
+	if err := unmarshal(data, func(r *reader) { pub = r.Opaque() }); err != nil {
+		return nil, fmt.Errorf("external pub: %w", err)
+	}
+	return pub, nil
+}
+
+// marshalExternalPub encodes the data of an external_pub extension.
+func marshalExternalPub(pub HPKEPublicKey) []byte {
+	var w writer
+	w.Opaque(pub)
+	return w.b
+}

@@ -147,3 +147,22 @@ func TestMLSMessageRejects(t *testing.T) {
 		t.Errorf("minimal welcome: %v", err)
 	}
 }
+
+func TestExtensionData(t *testing.T) {
+	senders := []ExternalSender{{SignatureKey: []byte{1, 2}, Credential: Credential{Type: CredentialBasic, Identity: []byte("ds")}}}
+	b, err := MarshalExternalSenders(senders)
+	must(t, err)
+	got, err := ParseExternalSenders(b)
+	must(t, err)
+	if len(got) != 1 || string(got[0].Credential.Identity) != "ds" || string(got[0].SignatureKey) != "\x01\x02" {
+		t.Fatalf("external senders: %+v", got)
+	}
+	if _, err := ParseExternalSenders(append(b, 0)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing byte: %v", err)
+	}
+	pub, err := parseExternalPub(marshalExternalPub([]byte("key")))
+	must(t, err)
+	if string(pub) != "key" {
+		t.Fatalf("external pub: %q", pub)
+	}
+}
