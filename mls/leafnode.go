@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 )
@@ -328,6 +329,35 @@ func (ln *LeafNode) Validate(cs CipherSuite, c LeafNodeCheck) error {
 		}
 	}
 	return ln.VerifySignature(cs, c.GroupID, c.Leaf)
+}
+
+// SupportsRequired checks the leaf against a required_capabilities
+// extension among the group's GroupContext extensions, if any.
+func (ln *LeafNode) SupportsRequired(groupExts []Extension) error {
+	return ln.checkRequired(groupExts)
+}
+
+// NewUpdateLeaf returns a copy of old for an Update proposal by the member
+// at leaf: a fresh encryption key drawn from rand, source update, signed
+// over groupID and leaf. It also returns the new private key.
+func NewUpdateLeaf(cs CipherSuite, old *LeafNode, sigKey *SignaturePrivateKey, groupID []byte, leaf LeafIndex, rand io.Reader) (*LeafNode, *HPKEPrivateKey, error) {
+	s, err := cs.suite()
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := s.generateHPKEKey(rand)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln := old.clone()
+	ln.EncryptionKey = k.PublicKey()
+	ln.SignatureKey = sigKey.PublicKey()
+	ln.Source = LeafNodeSourceUpdate
+	ln.Lifetime, ln.ParentHash = Lifetime{}, nil
+	if err := ln.Sign(cs, sigKey, groupID, leaf); err != nil {
+		return nil, nil, err
+	}
+	return ln, k, nil
 }
 
 // checkCapabilities verifies that the leaf lists its own credential type

@@ -100,6 +100,20 @@ func (p *TreePrivate) CheckTree(t *RatchetTree) error {
 	return nil
 }
 
+// SetLeafKey replaces the private key of the member's own leaf, as when
+// its Update proposal is committed.
+func (p *TreePrivate) SetLeafKey(k *HPKEPrivateKey) { p.keys[p.leaf.Node()] = k }
+
+// Prune drops the keys of nodes that proposals blanked, replaced or
+// truncated away, so that p again matches t.
+func (p *TreePrivate) Prune(t *RatchetTree) {
+	for x, k := range p.keys {
+		if int(x) >= len(t.nodes) || !bytes.Equal(k.PublicKey(), t.nodes[x].encryptionKey()) {
+			delete(p.keys, x)
+		}
+	}
+}
+
 // nodeKey derives a node's key pair from its path secret.
 func (s *suite) nodeKey(pathSecret []byte) (*HPKEPrivateKey, error) {
 	ns, err := s.deriveSecret(pathSecret, "node")

@@ -192,3 +192,38 @@ func TestCheckLeafFits(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateLeafPrivate applies an Update proposal made with NewUpdateLeaf
+// and checks the member's private state follows the tree.
+func TestUpdateLeafPrivate(t *testing.T) {
+	st := suite1TreeKEM(t)
+	const me = LeafIndex(3)
+	old := st.tree.Leaf(me)
+	ln, k, err := NewUpdateLeaf(1, old, st.sigs[me], st.tc.GroupID, me, testRand(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := LeafNodeCheck{Source: LeafNodeSourceUpdate, GroupID: st.tc.GroupID, Leaf: me}
+	if err := ln.Validate(1, check); err != nil {
+		t.Fatalf("update leaf: %v", err)
+	}
+	if err := st.tree.CheckUpdateLeaf(me, ln); err != nil {
+		t.Fatal(err)
+	}
+	tree := st.tree.Clone()
+	if err := tree.UpdateLeaf(me, ln); err != nil {
+		t.Fatal(err)
+	}
+	p := st.privs[me].Clone()
+	p.SetLeafKey(k)
+	if err := p.CheckTree(tree); err == nil {
+		t.Fatal("stale path keys should not match the updated tree")
+	}
+	p.Prune(tree)
+	if err := p.CheckTree(tree); err != nil {
+		t.Fatalf("after prune: %v", err)
+	}
+	if len(p.keys) != 1 {
+		t.Fatalf("%d keys left, want only the leaf's", len(p.keys))
+	}
+}
