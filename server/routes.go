@@ -15,6 +15,9 @@ const maxRequestBytes = 64 << 10
 func (s *Server) routes() http.Handler {
 	opts := append(codecs(),
 		connect.WithReadMaxBytes(hardMaxBytes),
+		// Compressing small replies costs more CPU (gzip writer reset) than
+		// it saves bytes.
+		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(interceptor{s}),
 	)
 	mux := http.NewServeMux()
