@@ -53,7 +53,8 @@ func (n *treeNode) encryptionKey() HPKEPublicKey {
 
 // RatchetTree is the public state of a group's ratchet tree for one
 // cipher suite. The zero value is not usable; see NewRatchetTree and
-// ParseRatchetTree.
+// ParseRatchetTree. A tree is not safe for concurrent use, not even for
+// reads, since hashing fills its cache; Clone it per goroutine.
 type RatchetTree struct {
 	cs    CipherSuite
 	s     *suite
