@@ -38,6 +38,8 @@ var (
 	ErrSessionInvalid      = errors.New("session is no longer valid (revoked or expired)")
 	ErrDeviceNotFound      = errors.New("no such device")
 	ErrInvalidInput        = errors.New("invalid input")
+	// ErrUnavailable: the server is shutting down; retry, perhaps elsewhere.
+	ErrUnavailable = errors.New("server is shutting down")
 )
 
 // reasons maps each stable ErrorDetail.reason to its sentinel.
@@ -56,6 +58,9 @@ var reasons = map[string]error{
 	"device_not_found":      ErrDeviceNotFound,
 	"field_too_long":        ErrInvalidInput,
 	"field_invalid":         ErrInvalidInput,
+	"message_too_large":     ErrInvalidInput,
+	"message_invalid":       ErrInvalidInput,
+	"shutting_down":         ErrUnavailable,
 }
 
 // Error is a refusal from the server. errors.Is matches it against the
