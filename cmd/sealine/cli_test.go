@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sealine/sealine/internal/testenv"
 )
 
 // These tests run the real binary, built once by TestMain, against a real
@@ -109,10 +111,11 @@ func (c *cli) fails(stdin string, env []string, want string, args ...string) res
 // serve starts `sealine serve` on a free port and returns its URL (parsed
 // from the start line on stdout) and data dir. The server is stopped at
 // cleanup.
-func serve(t *testing.T) (url, dataDir string) {
+func serve(t *testing.T, extra ...string) (url, dataDir string) {
 	t.Helper()
 	dataDir = filepath.Join(t.TempDir(), "data")
-	cmd := exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = newCLI(t).env
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
@@ -263,8 +266,16 @@ func idFrom(t *testing.T, out string) string {
 
 // TestRegisterLoginRevoke is the issue's proof: two homes are two devices of
 // one account; the second revokes the first, which is then refused.
-func TestRegisterLoginRevoke(t *testing.T) {
-	url, dataDir := serve(t)
+func TestRegisterLoginRevoke(t *testing.T) { registerLoginRevoke(t) }
+
+// TestRegisterLoginRevokePostgres runs the same with `serve --db postgres://`
+// on a fresh schema of $SEALINE_TEST_POSTGRES (skipped when unset).
+func TestRegisterLoginRevokePostgres(t *testing.T) {
+	registerLoginRevoke(t, "--db", testenv.PostgresDSN(t))
+}
+
+func registerLoginRevoke(t *testing.T, serveArgs ...string) {
+	url, dataDir := serve(t, serveArgs...)
 	cert := filepath.Join(dataDir, "tls", "cert.pem")
 	c := newCLI(t)
 	homeA, homeB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")

@@ -33,7 +33,7 @@ func TestPrintable(t *testing.T) {
 		{"laptop", "laptop"},
 		{"ノート", "ノート"},
 		{"evil\x1b]0;pwned\x07", "evil?]0;pwned?"},
-		{"two\nlines\r", "two?lines?"},
+		{"two\nlines\r\tand tab", "two lines  and tab"},
 		{"bidi\u202eoverride", "bidi?override"},
 	}
 	for _, tt := range tests {

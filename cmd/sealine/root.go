@@ -158,12 +158,16 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
-// printable replaces control and other non-printing characters, so a name
-// chosen by someone else cannot drive the terminal.
+// printable replaces white space with a space and other non-printing
+// characters with '?', so that text chosen by someone else (a device name,
+// a server's error message) stays on one line and cannot drive the terminal.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsPrint(r) {
+		switch {
+		case unicode.IsPrint(r):
 			return r
+		case unicode.IsSpace(r):
+			return ' '
 		}
 		return '?'
 	}, s)
