@@ -401,6 +401,12 @@ func (cs CipherSuite) NewHPKEPrivateKey(raw []byte) (*HPKEPrivateKey, error) {
 }
 
 func (s *suite) hpkePrivateKey(raw []byte) (*HPKEPrivateKey, error) {
+	// NIST-curve scalars sometimes arrive without leading zero bytes.
+	if s.curve != nil {
+		if size := (s.curve.Params().BitSize + 7) / 8; len(raw) < size {
+			raw = append(make([]byte, size-len(raw)), raw...)
+		}
+	}
 	k, err := s.kem.NewPrivateKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: hpke private key: %v", ErrBadKey, err)
