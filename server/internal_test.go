@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
 )
 
@@ -101,6 +104,40 @@ func FuzzTokenHash(f *testing.F) {
 		}
 		if !bytes.HasPrefix([]byte(header), []byte("Bearer ")) {
 			t.Fatalf("accepted %q without the scheme", header)
+		}
+	})
+}
+
+// FuzzCodec checks that the marking codecs never fail or panic, that a
+// request either decodes as proto.Unmarshal would or is refused with a
+// reason, and that nothing over 64 KiB gets through.
+func FuzzCodec(f *testing.F) {
+	ok, _ := proto.Marshal(&sealinev1.RegisterRequest{Username: "alice", Password: "pw", Device: &sealinev1.NewDevice{Name: "x"}})
+	f.Add(ok, false)
+	f.Add([]byte{0xff, 0xff}, false)
+	f.Add([]byte(`{"username":"alice"}`), true)
+	f.Fuzz(func(t *testing.T, data []byte, json bool) {
+		var cd codec
+		if json {
+			cd = codec{name: "json", marshal: protojson.Marshal, unmarshal: unmarshalJSON}
+		} else {
+			cd = codec{name: "proto", binary: true, marshal: proto.Marshal, unmarshal: proto.Unmarshal}
+		}
+		var got sealinev1.RegisterRequest
+		if err := cd.Unmarshal(data, &got); err != nil {
+			t.Fatalf("Unmarshal failed: %v", err)
+		}
+		refused := decodeError(&got) != nil
+		var want sealinev1.RegisterRequest
+		wantErr := cd.unmarshal(data, &want)
+		if wantErr != nil || len(data) > maxRequestBytes {
+			if !refused {
+				t.Fatal("bad input not refused")
+			}
+			return
+		}
+		if !refused && !proto.Equal(&got, &want) {
+			t.Fatal("decoded differently from the plain decoder")
 		}
 	})
 }
