@@ -89,7 +89,7 @@ func (e *Error) Error() string {
 	if msg != "" && (e.kind == nil || explained[e.kind]) {
 		b.WriteString(": " + msg)
 	}
-	if e.Field != "" && (e.kind == nil || e.kind == ErrInvalidInput) {
+	if e.Field != "" && (e.kind == nil || e.kind == ErrInvalidInput) && !strings.Contains(msg, e.Field) {
 		b.WriteString(" (field " + e.Field + ")")
 	}
 	if !e.RetryAfter.IsZero() {
