@@ -38,7 +38,7 @@ func message(reason string) string {
 	case ReasonUsernameTaken:
 		return "username is already taken"
 	case ReasonUsernameInvalid:
-		return "username must be 3..32 letters, digits, '_', '.' or '-'"
+		return "username must be 3..32 letters, digits, '_', '.' or '-', beginning and ending with a letter or digit"
 	case ReasonUsernameConfusable:
 		return "username mixes scripts or looks like another name"
 	case ReasonPasswordWeak:

@@ -14,7 +14,8 @@
 //  4. Every rune must be a letter, a decimal digit, "_", "." or "-"; a
 //     combining mark is allowed only after a letter and only when it belongs
 //     to a specific script (so that Inherited marks such as U+0308 cannot
-//     decorate a Latin name into a look-alike).
+//     decorate a Latin name into a look-alike). The name must begin with a
+//     letter or digit and must not end with "_", "." or "-".
 //  5. The length is MinRunes..MaxRunes runes.
 //  6. One script per name. Runes of the Common script (ASCII digits, "_",
 //     ".", "-") go with any script. Japanese may mix Han, Hiragana and
@@ -78,13 +79,18 @@ func checkRunes(s string) error {
 	if n < MinRunes || n > MaxRunes {
 		return fmt.Errorf("%w: length must be %d..%d characters", ErrInvalid, MinRunes, MaxRunes)
 	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if isPunct(first) || isPunct(last) {
+		return fmt.Errorf("%w: must begin and end with a letter or digit", ErrInvalid)
+	}
 	prevLetter := false
 	for _, r := range s {
 		switch {
 		case unicode.IsLetter(r), unicode.Is(unicode.Nd, r):
 			prevLetter = unicode.IsLetter(r)
 			continue
-		case r == '_' || r == '.' || r == '-':
+		case isPunct(r):
 		case unicode.IsMark(r) && prevLetter && scriptOf(r) != "":
 			continue
 		default:
@@ -94,6 +100,8 @@ func checkRunes(s string) error {
 	}
 	return nil
 }
+
+func isPunct(r rune) bool { return r == '_' || r == '.' || r == '-' }
 
 // scriptOf names the specific script of r, or "" for Common and Inherited
 // runes (digits, punctuation, generic combining marks).
