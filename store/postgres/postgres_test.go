@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/internal/sqlstore"
 	"github.com/sealine/sealine/store/storetest"
 )
 
@@ -235,4 +236,25 @@ func ExampleOpen() {
 		return
 	}
 	defer s.Close()
+}
+
+// TestMigrateAtomic: a migration that fails leaves nothing behind, not even
+// the earlier migrations of the same Open.
+func TestMigrateAtomic(t *testing.T) {
+	s := openAt(t, testDSN(t))
+	set := sqlstore.MigrationSet{Table: "test_version", Migrations: []sqlstore.Migration{
+		{Version: 1, Name: "good", SQL: "CREATE TABLE good (x INTEGER)"},
+		{Version: 2, Name: "bad", SQL: "CREATE TABLE later (x INTEGER); NOT SQL AT ALL"},
+	}}
+	db := &pgDB{pool: s.pool}
+	err := db.Tx(t.Context(), func(q sqlstore.Querier) error { return migrate(t.Context(), q, []sqlstore.MigrationSet{set}) })
+	if err == nil || !strings.Contains(err.Error(), "version 2 (bad)") {
+		t.Fatalf("Migrate = %v, want an error naming version 2 (bad)", err)
+	}
+	var n int
+	err = s.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables
+		WHERE tablename IN ('good', 'later', 'test_version')`).Scan(&n)
+	if err != nil || n != 0 {
+		t.Errorf("after a failed migration %d of its tables exist (%v), want 0", n, err)
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/internal/sqlstore"
 	"github.com/sealine/sealine/store/storetest"
 )
 
@@ -248,5 +250,52 @@ func TestPragmas(t *testing.T) {
 	}
 	if _, err := s.pools.reader.ExecContext(ctx, "DELETE FROM users"); err == nil {
 		t.Error("a reader connection could write")
+	}
+}
+
+// TestConcurrentOpen: several stores opening one new file at once (as
+// after a restart race) all come up and see one schema.
+func TestConcurrentOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sealine.db")
+	const n = 6
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s, err := Open(t.Context(), path, Options{ReadConns: 1})
+			if err == nil {
+				err = s.Ping(t.Context())
+				s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("store %d: %v", i, err)
+		}
+	}
+}
+
+// TestMigrateAtomic: a migration that fails leaves nothing behind, not even
+// the earlier migrations of the same Open.
+func TestMigrateAtomic(t *testing.T) {
+	d, err := openDB(t.Context(), filepath.Join(t.TempDir(), "sealine.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	set := sqlstore.MigrationSet{Table: "test_version", Migrations: []sqlstore.Migration{
+		{Version: 1, Name: "good", SQL: "CREATE TABLE good (x INTEGER)"},
+		{Version: 2, Name: "bad", SQL: "CREATE TABLE later (x INTEGER); NOT SQL AT ALL"},
+	}}
+	err = d.Tx(t.Context(), func(q sqlstore.Querier) error { return sqlstore.Migrate(t.Context(), q, set) })
+	if err == nil || !strings.Contains(err.Error(), "version 2 (bad)") {
+		t.Fatalf("Migrate = %v, want an error naming version 2 (bad)", err)
+	}
+	var n int
+	if err := d.reader.QueryRowContext(t.Context(), "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil || n != 0 {
+		t.Errorf("after a failed migration the file has %d schema entries (%v), want 0", n, err)
 	}
 }
