@@ -70,3 +70,30 @@ func FuzzParseRatchetTree(f *testing.F) {
 		_ = tree.VerifyParentHashes()
 	})
 }
+
+// FuzzParseLeafNode checks that every LeafNode the parser accepts
+// re-encodes to the same bytes and that validation never panics.
+func FuzzParseLeafNode(f *testing.F) {
+	for i, cs := range testSuites {
+		kp, _, _ := newTestKeyPackage(f, cs, byte(i))
+		b, err := kp.LeafNode.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ln, err := ParseLeafNode(data)
+		if err != nil {
+			return
+		}
+		b, err := ln.Marshal()
+		if err != nil {
+			t.Fatalf("marshal of parsed leaf node: %v", err)
+		}
+		if !bytes.Equal(b, data) {
+			t.Fatalf("round trip changed bytes:\n in %x\nout %x", data, b)
+		}
+		_ = ln.Validate(1, LeafNodeCheck{Source: ln.Source, Now: kpNow})
+	})
+}
