@@ -17,6 +17,7 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 	logins   *prometheus.CounterVec
 	lockouts prometheus.Counter
+	hashes   prometheus.Histogram
 }
 
 func newMetrics(nodeID string) *metrics {
@@ -40,7 +41,11 @@ func newMetrics(nodeID string) *metrics {
 			Name: "sealine_lockouts_total", Help: "Accounts locked after repeated failed logins.", ConstLabels: node,
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.errors, m.logins, m.lockouts)
+	m.hashes = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "sealine_password_hash_seconds", Help: "Argon2id runs (hash, verify, or the equal-cost run for unknown users).", ConstLabels: node,
+		Buckets: []float64{.001, .01, .025, .05, .075, .1, .15, .25, .5, 1},
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.errors, m.logins, m.lockouts, m.hashes)
 	return m
 }
 
@@ -55,6 +60,9 @@ func (m *metrics) observe(procedure, code, reason string, d time.Duration) {
 
 // login counts a login attempt: "ok" or the error reason.
 func (m *metrics) login(result string) { m.logins.WithLabelValues(result).Inc() }
+
+// hashed records one Argon2id run.
+func (m *metrics) hashed(d time.Duration) { m.hashes.Observe(d.Seconds()) }
 
 // server serves /metrics.
 func (m *metrics) server() *http.Server {

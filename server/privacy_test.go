@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -122,5 +123,44 @@ func TestMetrics(t *testing.T) {
 	}
 	if bytes.Contains(body, []byte("go_goroutines")) {
 		t.Error("metrics use the global registry")
+	}
+}
+
+// metricValue scrapes the first sample whose line starts with prefix.
+func metricValue(t *testing.T, e *testenv.Env, prefix string) string {
+	t.Helper()
+	resp, err := http.Get(e.Server.MetricsURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line[strings.LastIndexByte(line, ' ')+1:]
+		}
+	}
+	t.Fatalf("no metric %s", prefix)
+	return ""
+}
+
+// TestUnknownUserCostsOneHash: a login for an unknown or invalid username
+// runs Argon2id once, exactly like a wrong password for a real account, and
+// gets the same error.
+func TestUnknownUserCostsOneHash(t *testing.T) {
+	ctx := context.Background()
+	e := testenv.New(t, func(c *server.Config) { c.MetricsAddr = "127.0.0.1:0" })
+	e.Register(t, "trent", "correct horse battery", "", "laptop")
+	hashes := func() string { return metricValue(t, e, "sealine_password_hash_seconds_count") }
+	for _, user := range []string{"trent", "nosuchuser", "not valid!"} {
+		before := hashes()
+		_, err := e.Accounts().Login(ctx, connect.NewRequest(&sealinev1.LoginRequest{Username: user, Password: "wrong password", Device: testenv.NewDevice("x")}))
+		wantErr(t, err, connect.CodeUnauthenticated, "bad_credentials")
+		var b, a int
+		fmt.Sscan(before, &b)
+		fmt.Sscan(hashes(), &a)
+		if a-b != 1 {
+			t.Fatalf("login as %q ran Argon2id %d times; want 1", user, a-b)
+		}
 	}
 }

@@ -102,16 +102,19 @@ func newServer(cfg Config, st store.Store, keys *pii.Keyring, cert tls.Certifica
 	if err != nil {
 		return nil, err
 	}
+	m := newMetrics(nodeID)
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger.With("node", nodeID),
-		nodeID:   nodeID,
-		store:    st,
-		keys:     keys,
-		hasher:   password.New(password.Config{Params: cfg.PasswordParams, MaxConcurrent: cfg.MaxConcurrentHashes, Rand: cfg.Rand}),
+		cfg:    cfg,
+		log:    cfg.Logger.With("node", nodeID),
+		nodeID: nodeID,
+		store:  st,
+		keys:   keys,
+		hasher: password.New(password.Config{
+			Params: cfg.PasswordParams, MaxConcurrent: cfg.MaxConcurrentHashes, Rand: cfg.Rand, Observe: m.hashed,
+		}),
 		limiter:  newLimiter(cfg.LoginBurst, cfg.LoginInterval),
 		touches:  newTouches(),
-		metrics:  newMetrics(nodeID),
+		metrics:  m,
 		certPEM:  certPEM,
 		certFP:   fingerprint(cert),
 		stopping: make(chan struct{}),

@@ -25,6 +25,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -67,18 +68,22 @@ type Config struct {
 	Params        Params    // zero = DefaultParams()
 	MaxConcurrent int       // hashes running at once; zero = 2
 	Rand          io.Reader // nil = crypto/rand
+	// Observe, if set, receives the duration of each Argon2id run (not
+	// counting the wait for a slot), e.g. for a metric.
+	Observe func(time.Duration)
 }
 
 // Hasher hashes and verifies passwords. It is safe for concurrent use.
 type Hasher struct {
-	params Params
-	sem    chan struct{}
-	rand   io.Reader
+	params  Params
+	sem     chan struct{}
+	rand    io.Reader
+	observe func(time.Duration)
 }
 
 // New returns a Hasher for cfg.
 func New(cfg Config) *Hasher {
-	h := &Hasher{params: cfg.Params, rand: cfg.Rand}
+	h := &Hasher{params: cfg.Params, rand: cfg.Rand, observe: cfg.Observe}
 	if h.params == (Params{}) {
 		h.params = DefaultParams()
 	}
@@ -152,7 +157,12 @@ func (h *Hasher) derive(ctx context.Context, password, salt []byte, p Params) ([
 		return nil, fmt.Errorf("password: waiting to hash: %w", ctx.Err())
 	}
 	defer func() { <-h.sem }()
-	return argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen), nil
+	start := time.Now()
+	key := argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
+	if h.observe != nil {
+		h.observe(time.Since(start))
+	}
+	return key, nil
 }
 
 // Encode formats a hash in the PHC string format.
