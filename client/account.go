@@ -65,6 +65,9 @@ func (c *Client) enroll(ctx context.Context, call enrollFunc, username, deviceNa
 	if c.session != nil || c.home.exists() {
 		return Session{}, fmt.Errorf("%w: %s holds a session", ErrAlreadyLoggedIn, c.home.dir)
 	}
+	if err := c.home.mkdir(); err != nil { // before the server creates anything
+		return Session{}, err
+	}
 	pub, priv, err := ed25519.GenerateKey(c.rand)
 	if err != nil {
 		return Session{}, fmt.Errorf("device key: %w", err)

@@ -291,3 +291,26 @@ func TestUntrustedServer(t *testing.T) {
 		t.Fatalf("Register = %v, want ErrUntrustedServer", err)
 	}
 }
+
+func TestHomeOpenToOthersRefused(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(t.TempDir(), "home")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	c, err := New(Config{ServerURL: e.url, CAPEM: e.ca, Home: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Register(context.Background(), RegisterParams{Username: "lee", Password: "correct horse"})
+	if !errors.Is(err, ErrInsecureState) {
+		t.Fatalf("Register into a 0755 home = %v, want ErrInsecureState", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("refused Register wrote %d files", len(entries))
+	}
+	e.registered("lee") // the refusal created no account
+}

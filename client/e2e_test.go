@@ -171,3 +171,22 @@ func TestE2EChangePassword(t *testing.T) {
 		t.Errorf("Logout: %v", err)
 	}
 }
+
+// BenchmarkPing measures one authenticated unary call through the SDK
+// (client and in-process server on one machine, HTTP/2 over TLS 1.3).
+func BenchmarkPing(b *testing.B) {
+	env := testenv.New(b)
+	c, err := client.New(client.Config{ServerURL: env.URL, CAPEM: env.Server.CertPEM(), Home: filepath.Join(b.TempDir(), "home")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Register(ctx, client.RegisterParams{Username: "bench", Password: "correct horse", DeviceName: "b"}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := c.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -153,7 +153,7 @@ func (h home) mkdir() error {
 		return fmt.Errorf("client home: %w", err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("%w: home %s has mode %#o, want 0700", ErrInsecureState, h.dir, fi.Mode().Perm())
+		return fmt.Errorf("%w: home %s has mode %#o, want 0700 (chmod 700 it)", ErrInsecureState, h.dir, fi.Mode().Perm())
 	}
 	return nil
 }
