@@ -53,6 +53,9 @@ var (
 	// ErrExpired reports a key package lifetime that does not cover the
 	// current time.
 	ErrExpired = errors.New("mls: lifetime expired")
+	// ErrRemoved reports that a Commit removed this member; the group
+	// can no longer be used.
+	ErrRemoved = errors.New("mls: removed from the group")
 	// ErrBadKey reports a public or private key that does not parse for
 	// the cipher suite.
 	ErrBadKey = errors.New("mls: bad key")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Group is one member's state of an MLS group in its current epoch:
@@ -29,7 +30,14 @@ type Group struct {
 	secrets *epochSecrets
 	interim []byte // interim transcript hash
 	framer  *framer
+
+	proposals  map[string]proposalEntry // proposals of this epoch, by reference
+	resumption map[uint64]secret        // resumption_psk of recent epochs
+	removed    bool                     // a Commit removed this member
 }
+
+// resumptionEpochs is how many epochs' resumption PSKs a Group keeps.
+const resumptionEpochs = 8
 
 // Config holds a member's local policy. The zero value works.
 type Config struct {
@@ -46,6 +54,19 @@ type Config struct {
 	// MaxVectorLen bounds each vector in a received message; zero
 	// means DefaultMaxVectorLen.
 	MaxVectorLen int
+	// Now returns the current time for key package lifetime checks;
+	// nil skips those checks.
+	Now func() time.Time
+	// PSK returns the value of an external pre-shared key by id; nil
+	// means the member holds none.
+	PSK func(id []byte) ([]byte, error)
+}
+
+func (c Config) now() time.Time {
+	if c.Now == nil {
+		return time.Time{}
+	}
+	return c.Now()
 }
 
 func (c Config) rand() io.Reader {
@@ -113,6 +134,12 @@ func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecre
 		return err
 	}
 	g.gc, g.tree, g.secrets = gc, tree, secrets
+	g.proposals = nil
+	if g.resumption == nil {
+		g.resumption = map[uint64]secret{}
+	}
+	g.resumption[gc.Epoch] = secrets.resumption
+	delete(g.resumption, gc.Epoch-resumptionEpochs)
 	g.framer = &framer{
 		s: g.s, gc: &g.gc, membershipKey: secrets.membership, senderDataSecret: secrets.senderData,
 		tree: st, rand: g.cfg.rand(), paddingBlock: g.cfg.PaddingBlock,

@@ -108,3 +108,40 @@ func TestJoinRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestPassiveClientCommitVectors joins by Welcome, then follows every
+// epoch's proposals and Commit, checking each epoch authenticator.
+func TestPassiveClientCommitVectors(t *testing.T) {
+	runVectors(t, "passive-client-handling-commit.json", func(t *testing.T, s *suite, tc *passiveClientCase) {
+		cfg := Config{PSK: func(id []byte) ([]byte, error) {
+			for _, e := range tc.ExternalPSKs {
+				if bytes.Equal(id, e.PSKID) {
+					return e.PSK, nil
+				}
+			}
+			return nil, ErrInvalidProposal
+		}}
+		g, err := Join(cfg, tc.joinParams(t, s))
+		must(t, err)
+		checkHex(t, "initial_epoch_authenticator", g.EpochAuthenticator(), tc.InitialEpochAuthenticator)
+		for i, ep := range tc.Epochs {
+			for j, p := range ep.Proposals {
+				rcv, err := g.Process(p)
+				if err != nil {
+					t.Fatalf("epoch %d proposal %d: %v", i, j, err)
+				}
+				if rcv.ProposalRef == nil {
+					t.Fatalf("epoch %d proposal %d: not a proposal", i, j)
+				}
+			}
+			rcv, err := g.Process(ep.Commit)
+			if err != nil {
+				t.Fatalf("epoch %d commit: %v", i, err)
+			}
+			if rcv.Commit == nil || rcv.Commit.RemovedSelf {
+				t.Fatalf("epoch %d: commit result %+v", i, rcv.Commit)
+			}
+			checkHex(t, "epoch_authenticator", g.EpochAuthenticator(), ep.EpochAuthenticator)
+		}
+	})
+}
