@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,25 @@ func TestChangePassword(t *testing.T) {
 }
 
 // TestGRPCProtocol: the same address serves gRPC.
+// TestRequestID: replies and errors carry the request id of the log line.
+func TestRequestID(t *testing.T) {
+	e := testenv.New(t)
+	s := e.Register(t, "uma", "correct horse battery", "", "laptop")
+	resp, err := e.Devices(s.GetToken()).Ping(context.Background(), connect.NewRequest(&sealinev1.PingRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Header().Get("Sealine-Request-Id")
+	_, err = e.Devices("bad").Ping(context.Background(), connect.NewRequest(&sealinev1.PingRequest{}))
+	var ce *connect.Error
+	if !errors.As(err, &ce) || len(id) != 16 || ce.Meta().Get("Sealine-Request-Id") == "" {
+		t.Fatalf("request ids %q, %v", id, err)
+	}
+	if !strings.Contains(string(e.Logs()), `"request_id":"`+id+`"`) {
+		t.Fatal("request id not in the logs")
+	}
+}
+
 func TestGRPCProtocol(t *testing.T) {
 	e := testenv.New(t)
 	s := e.Register(t, "dave", "correct horse battery", "", "laptop")

@@ -17,6 +17,14 @@ const requestIDHeader = "Sealine-Request-Id"
 
 type loggerKey struct{}
 
+type requestIDKey struct{}
+
+// requestID returns the request's id.
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
 // logger returns the request's logger (with request id), or the server's.
 func (s *Server) logger(ctx context.Context) *slog.Logger {
 	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
@@ -34,6 +42,9 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		err := i.s.around(ctx, req.Spec().Procedure, req.Header(), func(ctx context.Context) error {
 			var err error
 			resp, err = next(ctx, req)
+			if err == nil {
+				resp.Header().Set(requestIDHeader, requestID(ctx))
+			}
 			return err
 		}, req.Any())
 		if err != nil {
@@ -50,6 +61,7 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return i.s.around(ctx, conn.Spec().Procedure, conn.RequestHeader(), func(ctx context.Context) error {
+			conn.ResponseHeader().Set(requestIDHeader, requestID(ctx))
 			return next(ctx, checkedConn{conn})
 		}, nil)
 	}
@@ -63,7 +75,7 @@ func (s *Server) around(ctx context.Context, procedure string, h http.Header, ca
 	start := time.Now()
 	id := newRequestID()
 	log := s.log.With("request_id", id)
-	ctx = context.WithValue(ctx, loggerKey{}, log)
+	ctx = context.WithValue(context.WithValue(ctx, loggerKey{}, log), requestIDKey{}, id)
 	err := decodeError(msg)
 	if err == nil {
 		err = s.authorize(ctx, procedure, h, call)
