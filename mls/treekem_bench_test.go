@@ -168,3 +168,26 @@ func BenchmarkTreeHashFromScratch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTreeHashAfterUpdate measures replacing one leaf and rehashing:
+// only the leaf's path is recomputed, the rest comes from the cache.
+func BenchmarkTreeHashAfterUpdate(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("leaves=%d", n), func(b *testing.B) {
+			g := newBenchGroup(b, n)
+			tree := g.tree.Clone()
+			last := LeafIndex(n - 1)
+			ln := tree.Leaf(last).clone()
+			b.ResetTimer()
+			for b.Loop() {
+				ln.Signature[0]++
+				if err := tree.UpdateLeaf(last, ln); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tree.TreeHash(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
