@@ -47,7 +47,6 @@ const maxPlaintext = ((1 << 32) - 2) * aes.BlockSize
 
 // suiteParams holds the constants of RFC 9605 §4.5 for one suite.
 type suiteParams struct {
-	name       string
 	hash       func() hash.Hash
 	nh         int // Hash.Nh
 	nka        int // AEAD.Nka: AES key size in the CTR+HMAC suites, 0 for GCM
@@ -61,14 +60,14 @@ func (s Suite) params() (suiteParams, bool) {
 	switch s {
 	case AES_128_CTR_HMAC_SHA256_80, AES_128_CTR_HMAC_SHA256_64, AES_128_CTR_HMAC_SHA256_32:
 		nt := [...]int{10, 8, 4}[s-AES_128_CTR_HMAC_SHA256_80]
-		return suiteParams{s.name(), sha256.New, 32, 16, 48, nt, true}, true
+		return suiteParams{sha256.New, 32, 16, 48, nt, true}, true
 	case AES_128_GCM_SHA256_128:
-		return suiteParams{s.name(), sha256.New, 32, 0, 16, 16, true}, true
+		return suiteParams{sha256.New, 32, 0, 16, 16, true}, true
 	case AES_256_GCM_SHA512_128:
-		return suiteParams{s.name(), sha512.New, 64, 0, 32, 16, true}, true
+		return suiteParams{sha512.New, 64, 0, 32, 16, true}, true
 	case aes256CTRHMACSHA512_80, aes256CTRHMACSHA512_64, aes256CTRHMACSHA512_32:
 		nt := [...]int{10, 8, 4}[s-aes256CTRHMACSHA512_80]
-		return suiteParams{s.name(), sha512.New, 64, 32, 96, nt, false}, true
+		return suiteParams{sha512.New, 64, 32, 96, nt, false}, true
 	}
 	return suiteParams{}, false
 }

@@ -265,3 +265,22 @@ func TestUnregisteredSuitesRefused(t *testing.T) {
 		t.Errorf("supported suites = %v", supportedSuites())
 	}
 }
+
+// TestSuiteConstants checks the table of RFC 9605 §4.5 as coded.
+func TestSuiteConstants(t *testing.T) {
+	for s := Suite(1); s <= aes256CTRHMACSHA512_32; s++ {
+		p, ok := s.params()
+		if !ok {
+			t.Fatalf("%v: no parameters", s)
+		}
+		if p.hash().Size() != p.nh {
+			t.Errorf("%v: Nh %d, hash size %d", s, p.nh, p.hash().Size())
+		}
+		if p.nka != 0 && p.nk != p.nka+p.nh {
+			t.Errorf("%v: Nk %d != Nka %d + Nh %d", s, p.nk, p.nka, p.nh)
+		}
+		if aead, err := p.newAEAD(make([]byte, p.nk)); err != nil || aead.Overhead() != p.nt || aead.NonceSize() != nonceSize {
+			t.Errorf("%v: AEAD %v, %v", s, aead, err)
+		}
+	}
+}
