@@ -270,7 +270,7 @@ func TestWatchDevices(t *testing.T) {
 func TestTLS12Refused(t *testing.T) {
 	f := newFakeServer()
 	url, ca := f.start(t, tls.VersionTLS12)
-	c, err := New(Config{ServerURL: url, CAPEM: ca, Home: t.TempDir()})
+	c, err := New(Config{ServerURL: url, CAPEM: ca, Home: filepath.Join(t.TempDir(), "home")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestTLS12Refused(t *testing.T) {
 
 func TestUntrustedServer(t *testing.T) {
 	e := newEnv(t)
-	c, err := New(Config{ServerURL: e.url, Home: t.TempDir()}) // system roots only
+	c, err := New(Config{ServerURL: e.url, Home: filepath.Join(t.TempDir(), "home")}) // system roots only
 	if err != nil {
 		t.Fatal(err)
 	}
