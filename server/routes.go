@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -19,10 +20,18 @@ func (s *Server) routes() http.Handler {
 		// it saves bytes.
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(interceptor{s}),
+		connect.WithRecover(s.recovered),
 	)
 	mux := http.NewServeMux()
 	mux.Handle(sealinev1connect.NewAccountServiceHandler(accountService{s}, opts...))
 	mux.Handle(sealinev1connect.NewDeviceServiceHandler(deviceService{s}, opts...))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
+}
+
+// recovered turns a handler panic into an internal error. The panic value
+// is not logged: it might hold request data.
+func (s *Server) recovered(ctx context.Context, spec connect.Spec, _ http.Header, _ any) error {
+	s.logger(ctx).Error("handler panicked", "procedure", spec.Procedure)
+	return errReason(connect.CodeInternal, ReasonInternal)
 }
