@@ -289,7 +289,7 @@ func registerLoginRevoke(t *testing.T, serveArgs ...string) {
 	// A copy of A's state, to show that the server itself refuses it later
 	// (A's own client deletes its state as soon as it learns of the revocation).
 	stolenA := copyHome(t, homeA)
-	c.fails(password+"\n", nil, "username is taken", as(t.TempDir(), "register", "Alice", "--password-stdin")...)
+	c.fails(password+"\n", nil, "username is taken", as(filepath.Join(t.TempDir(), "c"), "register", "Alice", "--password-stdin")...)
 	c.fails(password+"\n", nil, "already logged in", as(homeA, "login", "alice", "--password-stdin")...)
 	c.fails("wrong password\n", nil, "wrong username or password", as(homeB, "login", "alice", "--password-stdin")...)
 	w := startWatch(t, as(homeA, "devices", "watch")...)
@@ -338,6 +338,9 @@ func TestHostileArgs(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(dir, 0o755); err != nil { // a home others can enter, whatever the umask
+		t.Fatal(err)
+	}
 	home := []string{"--home", filepath.Join(dir, "home")}
 	tests := []struct {
 		name  string
@@ -363,6 +366,7 @@ func TestHostileArgs(t *testing.T) {
 		{"empty stdin", []string{"register", "bob", "--password-stdin"}, nil, "", 1, "empty"},
 		{"long password", []string{"login", "bob", "--password-stdin"}, nil, strings.Repeat("x", 2000) + "\n", 1, "longer than 1024"},
 		{"not logged in", []string{"devices"}, nil, "", 1, "not logged in"},
+		{"home open to others", []string{"--home", dir, "register", "bob", "--password-stdin"}, nil, "pw12345678\n", 1, "chmod 700"},
 		{"server down", []string{"--server", "https://127.0.0.1:1", "login", "bob", "--password-stdin"}, nil, "pw\n", 1, "connection refused"},
 		{"serve extra", []string{"serve", "now"}, nil, "", 2, "want 0 argument(s), got 1"},
 		{"serve log level", []string{"serve", "--log-level", "loud"}, nil, "", 2, "--log-level"},
