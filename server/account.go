@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -37,6 +38,9 @@ func (a accountService) Register(ctx context.Context, req *connect.Request[seali
 	name, err := username.Normalize(m.GetUsername())
 	if err != nil {
 		return nil, usernameError(err)
+	}
+	if strings.EqualFold(m.GetPassword(), m.GetUsername()) || strings.EqualFold(m.GetPassword(), name) {
+		return nil, errField(ReasonPasswordWeak, "password")
 	}
 	if err := s.rateLimit(req.Peer().Addr); err != nil {
 		return nil, err

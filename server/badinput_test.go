@@ -111,6 +111,7 @@ func TestBadFields(t *testing.T) {
 		{"confusable username", func() error { return reg("p\u0430ypal", "correct horse", "", dev) }, connect.CodeInvalidArgument, "username_confusable", "username"},
 		{"taken username", func() error { return reg("FRANK", "correct horse", "", dev) }, connect.CodeAlreadyExists, "username_taken", "username"},
 		{"short password", func() error { return reg("grace", "short", "", dev) }, connect.CodeInvalidArgument, "password_weak", "password"},
+		{"password is the username", func() error { return reg("Grace.Hopper", "grace.hopper", "", dev) }, connect.CodeInvalidArgument, "password_weak", "password"},
 		{"huge password", func() error { return reg("grace", strings.Repeat("p", 1025), "", dev) }, connect.CodeInvalidArgument, "field_too_long", "password"},
 		{"long display name", func() error { return reg("grace", "correct horse", strings.Repeat("d", 65), dev) }, connect.CodeInvalidArgument, "field_too_long", "display_name"},
 		{"bidi display name", func() error { return reg("grace", "correct horse", "a\u202eb", dev) }, connect.CodeInvalidArgument, "field_invalid", "display_name"},

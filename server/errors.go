@@ -42,7 +42,7 @@ func message(reason string) string {
 	case ReasonUsernameConfusable:
 		return "username mixes scripts or looks like another name"
 	case ReasonPasswordWeak:
-		return "password must be at least 8 bytes"
+		return "password must be at least 8 bytes and not the username"
 	case ReasonBadCredentials:
 		return "wrong username or password"
 	case ReasonLockedOut:
