@@ -23,7 +23,9 @@
 // send only its public half to the server, and write both files after the
 // server accepts. Logout, and any call the server refuses because the
 // session was revoked or expired, delete both files: a revoked device's key
-// has no further use. State files readable by other users are refused.
+// has no further use. State files readable by other users are refused, and
+// so is a home directory others can enter (checked before Register or Login
+// sends anything).
 //
 // # Errors
 //
