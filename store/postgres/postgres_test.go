@@ -22,6 +22,18 @@ import (
 
 func TestConformance(t *testing.T) { storetest.Run(t, openTest) }
 
+func TestNodes(t *testing.T) { storetest.RunNodes(t, openNodes) }
+
+// openNodes opens n stores (n nodes' pools) on one fresh schema.
+func openNodes(t *testing.T, n int) []store.Store {
+	dsn := testDSN(t)
+	nodes := make([]store.Store, n)
+	for i := range nodes {
+		nodes[i] = openAt(t, dsn)
+	}
+	return nodes
+}
+
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, openAt(b, testDSN(b))) }
 
 func openTest(t *testing.T) store.Store {
@@ -164,41 +176,6 @@ func TestConcurrentOpen(t *testing.T) {
 		if err != nil {
 			t.Errorf("node %d: %v", i, err)
 		}
-	}
-}
-
-// TestTwoNodes: login failures recorded through two stores (two nodes) on
-// one database are all counted, each seeing a distinct count.
-func TestTwoNodes(t *testing.T) {
-	dsn := testDSN(t)
-	nodes := []*Store{openAt(t, dsn), openAt(t, dsn)}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	u := store.User{ID: "u-1", UsernameIndex: []byte("i"), PasswordHash: "h", CreatedAt: now}
-	d := store.Device{ID: "d-1", UserID: u.ID, CreatedAt: now, LastSeenAt: now}
-	ses := store.Session{TokenHash: []byte("t"), UserID: u.ID, DeviceID: d.ID, CreatedAt: now, ExpiresAt: now}
-	if err := nodes[0].CreateUser(t.Context(), u, d, ses); err != nil {
-		t.Fatal(err)
-	}
-	const n = 40
-	seen := make([]bool, n+1)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			c, _, err := nodes[i%2].RecordLoginFailure(t.Context(), u.ID, 0, time.Time{})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || c < 1 || c > n || seen[c] {
-				t.Errorf("RecordLoginFailure = %d, %v", c, err)
-				return
-			}
-			seen[c] = true
-		})
-	}
-	wg.Wait()
-	got, err := nodes[1].UserByID(t.Context(), u.ID)
-	if err != nil || got.FailedLogins != n {
-		t.Errorf("FailedLogins = %d, %v; want %d", got.FailedLogins, err, n)
 	}
 }
 

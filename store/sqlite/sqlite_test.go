@@ -15,6 +15,23 @@ import (
 
 func TestConformance(t *testing.T) { storetest.Run(t, openTest) }
 
+func TestNodes(t *testing.T) { storetest.RunNodes(t, openNodes) }
+
+// openNodes opens n stores on one file, as n processes would.
+func openNodes(t *testing.T, n int) []store.Store {
+	path := filepath.Join(t.TempDir(), "sealine.db")
+	nodes := make([]store.Store, n)
+	for i := range nodes {
+		s, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i+1, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		nodes[i] = s
+	}
+	return nodes
+}
+
 func BenchmarkStore(b *testing.B) { storetest.Bench(b, openTB(b)) }
 
 func openTest(t *testing.T) store.Store { return openTB(t) }

@@ -9,7 +9,9 @@
 // session), session expiry, revocation, and races run by parallel
 // goroutines (concurrent login failures all counted, exactly one winner of
 // a contested username index, key or revocation). On PostgreSQL those
-// goroutines use separate pooled connections, so the races are real.
+// goroutines use separate pooled connections, so the races are real;
+// RunNodes runs the same races spread over several stores on one database,
+// as several server nodes would.
 package storetest
 
 import (
@@ -50,15 +52,27 @@ func Run(t *testing.T, open Opener) {
 		{"Keys", testKeys},
 		{"PingKind", testPingKind},
 		{"Closed", testClosed},
-		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
-		{"ConcurrentCreateUser", testConcurrentCreateUser},
-		{"ConcurrentCreateDevice", testConcurrentCreateDevice},
-		{"ConcurrentRevokeDevice", testConcurrentRevokeDevice},
-		{"ConcurrentTouchDevice", testConcurrentTouchDevice},
-		{"ConcurrentPutKey", testConcurrentPutKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+	for _, tc := range concurrent {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, []store.Store{open(t)}) })
+	}
+}
+
+// NodesOpener returns n stores sharing one fresh, empty, migrated database,
+// as n server nodes would; it registers its own cleanup.
+type NodesOpener func(t *testing.T, n int) []store.Store
+
+// RunNodes runs the race cases with their goroutines spread over several
+// stores sharing one database, so that no in-process lock (SQLite's single
+// writer connection, a pool) can hide a race that several nodes would hit:
+//
+//	func TestNodes(t *testing.T) { storetest.RunNodes(t, openNodes) }
+func RunNodes(t *testing.T, open NodesOpener) {
+	for _, tc := range concurrent {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, 3)) })
 	}
 }
 
