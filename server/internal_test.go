@@ -141,3 +141,30 @@ func FuzzCodec(f *testing.F) {
 		}
 	})
 }
+
+func TestLocalNotifier(t *testing.T) {
+	n := NewLocalNotifier()
+	a, cancelA := n.Subscribe("u1")
+	b, cancelB := n.Subscribe("u1")
+	other, cancelOther := n.Subscribe("u2")
+	defer cancelOther()
+	n.Notify("u1")
+	n.Notify("u1") // coalesces: never blocks
+	for _, ch := range []<-chan struct{}{a, b} {
+		select {
+		case <-ch:
+		default:
+			t.Fatal("subscriber not woken")
+		}
+	}
+	select {
+	case <-other:
+		t.Fatal("another user's subscriber woken")
+	default:
+	}
+	cancelA()
+	cancelB()
+	if len(n.subs) != 1 {
+		t.Fatalf("%d users subscribed after cancel; want 1", len(n.subs))
+	}
+}
