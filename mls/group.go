@@ -16,10 +16,11 @@ import (
 // A Group is not safe for concurrent use. Methods that fail leave it
 // unchanged.
 //
-// This is the skeleton: creating a group, exporting secrets and
-// protecting application messages. Commits, proposals and Welcome
-// processing build on newEpoch (the one place an epoch is installed),
-// openWelcome (welcome.go) and the TreeKEM functions of the tree.
+// Lifecycle: NewGroup creates a group, Join joins one from a Welcome,
+// Propose/ProposeUpdate/Commit/MergeCommit send handshake messages,
+// Process receives any message, Encrypt/Decrypt carry application data
+// and Export keys other protocols (SFrame). Every epoch change goes
+// through newEpoch.
 type Group struct {
 	cfg     Config
 	s       *suite
@@ -31,9 +32,10 @@ type Group struct {
 	interim []byte // interim transcript hash
 	framer  *framer
 
-	proposals  map[string]proposalEntry // proposals of this epoch, by reference
-	resumption map[uint64]secret        // resumption_psk of recent epochs
-	removed    bool                     // a Commit removed this member
+	proposals  []proposalEntry            // proposals of this epoch, in arrival order
+	updateKeys map[string]*HPKEPrivateKey // leaf keys of own pending Update proposals, by reference
+	resumption map[uint64]secret          // resumption_psk of recent epochs
+	removed    bool                       // a Commit removed this member
 }
 
 // resumptionEpochs is how many epochs' resumption PSKs a Group keeps.
@@ -60,6 +62,10 @@ type Config struct {
 	// PSK returns the value of an external pre-shared key by id; nil
 	// means the member holds none.
 	PSK func(id []byte) ([]byte, error)
+	// PublicHandshake sends proposals and commits as PublicMessages, so
+	// that the Delivery Service can verify them; by default they are
+	// PrivateMessages.
+	PublicHandshake bool
 }
 
 func (c Config) now() time.Time {
@@ -134,7 +140,7 @@ func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecre
 		return err
 	}
 	g.gc, g.tree, g.secrets = gc, tree, secrets
-	g.proposals = nil
+	g.proposals, g.updateKeys = nil, nil
 	if g.resumption == nil {
 		g.resumption = map[uint64]secret{}
 	}
@@ -188,6 +194,9 @@ func (g *Group) memberKey(c *FramedContent) (SignaturePublicKey, error) {
 // PrivateMessage. authenticatedData travels in the clear but is
 // authenticated.
 func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
+	if g.removed {
+		return nil, ErrRemoved
+	}
 	c := FramedContent{
 		GroupID: g.gc.GroupID, Epoch: g.gc.Epoch, Sender: Sender{Type: SenderMember, Index: uint32(g.LeafIndex())},
 		AuthenticatedData: authenticatedData, ContentType: ContentApplication, ApplicationData: plaintext,
@@ -214,6 +223,9 @@ type ApplicationMessage struct {
 // application PrivateMessage of the current epoch. Handshake messages
 // are refused with ErrInvalidContent.
 func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
+	if g.removed {
+		return nil, ErrRemoved
+	}
 	var m MLSMessage
 	r := newReaderLimit(wire, g.cfg.maxVectorLen())
 	m = decodeMLSMessage(r)

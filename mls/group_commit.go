@@ -121,7 +121,7 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*CommitInfo, error) {
 		g.removed, info.RemovedSelf = true, true
 		return info, nil
 	}
-	priv, commitSecret, err := g.mergePath(pv, LeafIndex(committer.Index), c.Path)
+	priv, commitSecret, err := g.mergePath(pv, LeafIndex(committer.Index), c.Path, list)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +131,11 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*CommitInfo, error) {
 // mergePath merges the Commit's UpdatePath (if any) into the provisional
 // tree and decrypts its path secret, returning the member's new private
 // state and the commit secret (nil, the zero vector, without a path).
-func (g *Group) mergePath(pv *provisional, committer LeafIndex, path *UpdatePath) (*TreePrivate, secret, error) {
+func (g *Group) mergePath(pv *provisional, committer LeafIndex, path *UpdatePath, list []proposalEntry) (*TreePrivate, secret, error) {
 	priv := g.priv.Clone()
+	if err := g.installOwnUpdates(priv, list); err != nil {
+		return nil, nil, err
+	}
 	if path == nil {
 		priv.Prune(pv.tree)
 		return priv, nil, nil

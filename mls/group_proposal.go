@@ -28,11 +28,20 @@ func (g *Group) cacheProposal(ac *AuthenticatedContent) (ProposalRef, error) {
 	if err != nil {
 		return nil, err
 	}
-	if g.proposals == nil {
-		g.proposals = map[string]proposalEntry{}
+	if _, ok := g.cachedProposal(ref); !ok {
+		g.proposals = append(g.proposals, proposalEntry{p: ac.Content.Proposal, sender: ac.Content.Sender, ref: ref})
 	}
-	g.proposals[string(ref)] = proposalEntry{p: ac.Content.Proposal, sender: ac.Content.Sender, ref: ref}
 	return ref, nil
+}
+
+// cachedProposal looks a proposal of this epoch up by reference.
+func (g *Group) cachedProposal(ref ProposalRef) (proposalEntry, bool) {
+	for _, e := range g.proposals {
+		if bytes.Equal(e.ref, ref) {
+			return e, true
+		}
+	}
+	return proposalEntry{}, false
 }
 
 // resolveProposals turns a Commit's ProposalOrRef list into entries,
@@ -44,7 +53,7 @@ func (g *Group) resolveProposals(c *Commit, committer Sender) ([]proposalEntry, 
 			list = append(list, proposalEntry{p: por.Proposal, sender: committer})
 			continue
 		}
-		e, ok := g.proposals[string(por.Ref)]
+		e, ok := g.cachedProposal(por.Ref)
 		if !ok {
 			return nil, fmt.Errorf("%w: proposal %d: unknown reference %x", ErrInvalidProposal, i, por.Ref)
 		}
@@ -167,6 +176,7 @@ type provisional struct {
 	gc           GroupContext
 	tree         *RatchetTree
 	added        []LeafIndex
+	addedKPs     []*KeyPackage // parallel to added
 	removed      []LeafIndex
 	psks         []PreSharedKeyID
 	kemOutput    []byte // ExternalInit
@@ -247,7 +257,7 @@ func (g *Group) applyAdd(pv *provisional) func(e proposalEntry) error {
 			}
 		}
 		leaf, err := pv.tree.AddLeaf(&kp.LeafNode)
-		pv.added = append(pv.added, leaf)
+		pv.added, pv.addedKPs = append(pv.added, leaf), append(pv.addedKPs, kp)
 		return err
 	}
 }
