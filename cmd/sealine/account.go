@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -25,7 +26,7 @@ func newRegisterCmd(a *app) *cobra.Command {
 				return err
 			}
 			p.Username = args[0]
-			if p.Password, err = a.readPassword(cmd.Context(), fromStdin, true); err != nil {
+			if p.Password, err = a.password(cmd.Context(), fromStdin, true); err != nil {
 				return err
 			}
 			s, err := c.Register(cmd.Context(), p)
@@ -55,7 +56,7 @@ func newLoginCmd(a *app) *cobra.Command {
 				return err
 			}
 			p.Username = args[0]
-			if p.Password, err = a.readPassword(cmd.Context(), fromStdin, false); err != nil {
+			if p.Password, err = a.password(cmd.Context(), fromStdin, false); err != nil {
 				return err
 			}
 			s, err := c.Login(cmd.Context(), p)
@@ -88,6 +89,55 @@ func newLogoutCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newPasswordCmd(a *app) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "password",
+		Short: "Change the account's password; every other device is logged out",
+		Long: "Change the account's password. Every other device of the account is logged out.\n" +
+			"With --password-stdin, the first line of stdin is the current password and the second the new one.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.newClient()
+			if err != nil {
+				return err
+			}
+			if _, err := c.Session(); err != nil { // before asking for passwords
+				return err
+			}
+			pws, err := a.passwords(cmd.Context(), fromStdin)
+			if err != nil {
+				return err
+			}
+			current, err := pws.next("Current password", false)
+			if err != nil {
+				return err
+			}
+			next, err := pws.next("New password", true)
+			if err != nil {
+				return err
+			}
+			n, err := c.ChangePassword(cmd.Context(), current, next)
+			if err != nil {
+				return fmt.Errorf("password: %w", err)
+			}
+			fmt.Fprintf(a.stdout, "password changed; %d other device(s) logged out\n", n)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the current and the new password from the first two lines of stdin")
+	return cmd
+}
+
+// password reads one password for register (confirmed) or login.
+func (a *app) password(ctx context.Context, fromStdin, confirm bool) (string, error) {
+	pws, err := a.passwords(ctx, fromStdin)
+	if err != nil {
+		return "", err
+	}
+	return pws.next("Password", confirm)
 }
 
 // defaultDeviceName is the host name, cut to the API's bound.

@@ -40,7 +40,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const password = "correct horse battery staple"
+const (
+	password    = "correct horse battery staple"
+	newPassword = "tr0ub4dor & 3"
+)
+
+// leaked reports whether out contains one of the test passwords.
+func leaked(out string) bool {
+	return strings.Contains(out, password) || strings.Contains(out, newPassword)
+}
 
 // result is one finished run of the binary.
 type result struct {
@@ -79,7 +87,7 @@ func (c *cli) run(stdin string, env []string, args ...string) result {
 	case err != nil:
 		c.t.Fatalf("run %v: %v", args, err)
 	}
-	if strings.Contains(r.stdout+r.stderr, password) {
+	if leaked(r.stdout + r.stderr) {
 		c.t.Errorf("run %v: the password appears in the output", args)
 	}
 	if strings.Contains(r.stderr, "goroutine ") || strings.Contains(r.stderr, "panic:") {
@@ -160,7 +168,7 @@ func stop(t *testing.T, cmd *exec.Cmd, logs *bytes.Buffer) {
 		<-done
 		t.Errorf("serve ignored SIGTERM for 10s")
 	}
-	if strings.Contains(logs.String(), password) {
+	if leaked(logs.String()) {
 		t.Errorf("the password appears in the server log")
 	}
 }
@@ -323,6 +331,17 @@ func registerLoginRevoke(t *testing.T, serveArgs ...string) {
 	c.fails("", nil, "no longer valid", as(stolenA, "devices")...)
 	c.fails("", nil, "not logged in", as(stolenA, "devices")...)
 	c.fails("", nil, "no such device", as(homeB, "devices", "revoke", idA)...)
+
+	// Changing the password logs every other device out.
+	homeC := filepath.Join(t.TempDir(), "c")
+	c.ok(password+"\n", as(homeC, "login", "alice", "--password-stdin", "--device-name", "tablet")...)
+	c.fails("wrong\n"+newPassword+"\n", nil, "wrong username or password", as(homeB, "password", "--password-stdin")...)
+	if out := c.ok(password+"\n"+newPassword+"\n", as(homeB, "password", "--password-stdin")...); !strings.Contains(out, "1 other device(s) logged out") {
+		t.Errorf("password printed %q", out)
+	}
+	c.fails("", nil, "no longer valid", as(homeC, "devices")...)
+	c.fails(password+"\n", nil, "wrong username or password", as(homeC, "login", "alice", "--password-stdin")...)
+	c.ok(newPassword+"\n", as(homeC, "login", "alice", "--password-stdin")...)
 	if out := c.ok("", as(homeB, "logout")...); !strings.Contains(out, "logged out") {
 		t.Errorf("logout printed %q", out)
 	}
@@ -360,6 +379,8 @@ func TestHostileArgs(t *testing.T) {
 		{"register no user", []string{"register"}, nil, "", 2, "want 1 argument(s), got 0"},
 		{"register two users", []string{"register", "a", "b"}, nil, "", 2, "want 1 argument(s), got 2"},
 		{"logout extra", []string{"logout", "now"}, nil, "", 2, "want 0 argument(s), got 1"},
+		{"password extra", []string{"password", "now"}, nil, "", 2, "want 0 argument(s), got 1"},
+		{"password not logged in", []string{"password", "--password-stdin"}, nil, "a\nb\n", 1, "not logged in"},
 		{"revoke no id", []string{"devices", "revoke"}, nil, "", 2, "want 1 argument(s), got 0"},
 		{"revoke two ids", []string{"devices", "revoke", "a", "b"}, nil, "", 2, "want 1 argument(s), got 2"},
 		{"no terminal", []string{"register", "bob"}, nil, "", 2, "--password-stdin"},
@@ -392,5 +413,15 @@ func TestVersion(t *testing.T) {
 	out := newCLI(t).ok("", "version")
 	if !regexp.MustCompile(`^sealine \S+ commit \S+ go\S+\n$`).MatchString(out) {
 		t.Errorf("version printed %q", out)
+	}
+	// Release builds set both through -ldflags.
+	bin := filepath.Join(t.TempDir(), "sealine")
+	build := exec.Command("go", "build", "-o", bin, "-ldflags", "-X main.version=v9.8.7 -X main.commit=abc123", ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out2, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out2), "sealine v9.8.7 commit abc123 go") {
+		t.Errorf("ldflags build printed %q, %v", out2, err)
 	}
 }

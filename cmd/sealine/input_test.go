@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestFirstLine(t *testing.T) {
+func TestReadLine(t *testing.T) {
 	tests := []struct {
 		in, want string
 		err      string
@@ -21,9 +21,9 @@ func TestFirstLine(t *testing.T) {
 		{strings.Repeat("x", 10*maxPassword), "", "longer than"},
 	}
 	for _, tt := range tests {
-		got, err := firstLine(strings.NewReader(tt.in))
+		got, err := readLine(lineReader(strings.NewReader(tt.in)))
 		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
-			t.Errorf("firstLine(%.20q) = %q, %v; want %q, %q", tt.in, got, err, tt.want, tt.err)
+			t.Errorf("readLine(%.20q) = %q, %v; want %q, %q", tt.in, got, err, tt.want, tt.err)
 		}
 	}
 }
@@ -43,17 +43,17 @@ func TestPrintable(t *testing.T) {
 	}
 }
 
-func FuzzFirstLine(f *testing.F) {
+func FuzzReadLine(f *testing.F) {
 	f.Add("secret\n")
 	f.Add("a\r\nb")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := firstLine(strings.NewReader(in))
+		got, err := readLine(lineReader(strings.NewReader(in)))
 		if err != nil {
 			return
 		}
 		if got == "" || len(got) > maxPassword || strings.ContainsRune(got, '\n') || !strings.HasPrefix(in, got) {
-			t.Fatalf("firstLine(%q) = %q", in, got)
+			t.Fatalf("readLine(%q) = %q", in, got)
 		}
 	})
 }

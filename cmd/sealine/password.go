@@ -15,22 +15,43 @@ import (
 // maxPassword is the API's bound on a password, in bytes.
 const maxPassword = 1024
 
-// readPassword gets a password: the first line of stdin with --password-stdin,
-// otherwise a prompt on the terminal without echo (twice when confirm is
-// set). The password is never echoed or logged.
-func (a *app) readPassword(ctx context.Context, fromStdin, confirm bool) (string, error) {
+// passwords reads passwords for one command: successive lines of stdin
+// with --password-stdin, otherwise prompts on the terminal without echo.
+// A password is never echoed or logged.
+type passwords struct {
+	a     *app
+	ctx   context.Context
+	lines *bufio.Reader // nil when prompting on the terminal
+	fd    int
+}
+
+// passwords returns the source for this command, or a usage error when
+// stdin is neither chosen nor a terminal.
+func (a *app) passwords(ctx context.Context, fromStdin bool) (*passwords, error) {
+	p := &passwords{a: a, ctx: ctx}
 	if fromStdin {
-		return firstLine(a.stdin)
+		p.lines = lineReader(a.stdin)
+		return p, nil
 	}
 	f, ok := a.stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", usageError{errors.New("stdin is not a terminal: pass the password on stdin with --password-stdin")}
+		return nil, usageError{errors.New("stdin is not a terminal: pass the password on stdin with --password-stdin")}
 	}
-	pw, err := a.prompt(ctx, int(f.Fd()), "Password: ")
+	p.fd = int(f.Fd())
+	return p, nil
+}
+
+// next returns the next password. On a terminal it prompts with label, and
+// with confirm asks a second time and checks that both match.
+func (p *passwords) next(label string, confirm bool) (string, error) {
+	if p.lines != nil {
+		return readLine(p.lines)
+	}
+	pw, err := p.prompt(label + ": ")
 	if err != nil || !confirm {
 		return pw, err
 	}
-	again, err := a.prompt(ctx, int(f.Fd()), "Repeat password: ")
+	again, err := p.prompt("Repeat " + strings.ToLower(label[:1]) + label[1:] + ": ")
 	if err != nil {
 		return "", err
 	}
@@ -40,9 +61,14 @@ func (a *app) readPassword(ctx context.Context, fromStdin, confirm bool) (string
 	return pw, nil
 }
 
-// firstLine reads the first line of r (without its line ending).
-func firstLine(r io.Reader) (string, error) {
-	line, err := bufio.NewReader(io.LimitReader(r, maxPassword+2)).ReadString('\n')
+// lineReader bounds what is read from r: a few passwords' worth.
+func lineReader(r io.Reader) *bufio.Reader {
+	return bufio.NewReader(io.LimitReader(r, 4*(maxPassword+2)))
+}
+
+// readLine reads one line (without its line ending).
+func readLine(br *bufio.Reader) (string, error) {
+	line, err := br.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password from stdin: %w", err)
 	}
@@ -56,26 +82,26 @@ func firstLine(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// prompt reads one password from the terminal fd. If ctx ends first (Ctrl-C),
-// it restores the terminal's echo before returning.
-func (a *app) prompt(ctx context.Context, fd int, label string) (string, error) {
-	state, err := term.GetState(fd)
+// prompt reads one password from the terminal. If the context ends first
+// (Ctrl-C), it restores the terminal's echo before returning.
+func (p *passwords) prompt(label string) (string, error) {
+	state, err := term.GetState(p.fd)
 	if err != nil {
 		return "", fmt.Errorf("terminal: %w", err)
 	}
-	fmt.Fprint(a.stderr, label)
+	fmt.Fprint(p.a.stderr, label)
 	type result struct {
 		pw  []byte
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		pw, err := term.ReadPassword(fd)
+		pw, err := term.ReadPassword(p.fd)
 		done <- result{pw, err}
 	}()
 	select {
 	case r := <-done:
-		fmt.Fprintln(a.stderr)
+		fmt.Fprintln(p.a.stderr)
 		if r.err != nil {
 			return "", fmt.Errorf("read password: %w", r.err)
 		}
@@ -83,9 +109,9 @@ func (a *app) prompt(ctx context.Context, fd int, label string) (string, error) 
 			return "", errors.New("empty password")
 		}
 		return string(r.pw), nil
-	case <-ctx.Done():
-		_ = term.Restore(fd, state)
-		fmt.Fprintln(a.stderr)
-		return "", ctx.Err()
+	case <-p.ctx.Done():
+		_ = term.Restore(p.fd, state)
+		fmt.Fprintln(p.a.stderr)
+		return "", p.ctx.Err()
 	}
 }
