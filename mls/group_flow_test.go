@@ -17,6 +17,10 @@ type member struct {
 }
 
 func newTestMember(t *testing.T, cs CipherSuite, name string) *member {
+	return newTestMemberTB(t, cs, name)
+}
+
+func newTestMemberTB(t testing.TB, cs CipherSuite, name string) *member {
 	kp, priv, sig := newMember(t, cs, name)
 	return &member{name: name, kp: kp, priv: priv, sig: sig}
 }

@@ -126,3 +126,42 @@ func FuzzUnprotectPrivate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGroupProcess feeds arbitrary messages to a member of a
+// three-member group: no panic, and a rejected message leaves the
+// group's epoch and keys as they were.
+func FuzzGroupProcess(f *testing.F) {
+	alice, bob := newTestMemberTB(f, 1, "alice"), newTestMemberTB(f, 1, "bob")
+	carol := newTestMemberTB(f, 1, "carol")
+	cfg := Config{PublicHandshake: true}
+	var err error
+	alice.g, err = NewGroup(cfg, []byte("g"), alice.kp, alice.priv, alice.sig, nil)
+	must(f, err)
+	pc, err := alice.g.Commit(CommitParams{Add: []*KeyPackage{bob.kp}})
+	must(f, err)
+	must(f, alice.g.MergeCommit(pc))
+	f.Add(pc.Commit)
+	f.Add(pc.Welcome)
+	app, err := alice.g.Encrypt([]byte("hello"), []byte("ad"))
+	must(f, err)
+	f.Add(app)
+	add, err := alice.g.Propose(&Proposal{Type: ProposalAdd, KeyPackage: carol.kp})
+	must(f, err)
+	f.Add(add)
+	next, err := alice.g.Commit(CommitParams{})
+	must(f, err)
+	f.Add(next.Commit)
+	welcome := pc.Welcome
+	f.Fuzz(func(t *testing.T, data []byte) {
+		msg, _ := ParseMLSMessage(welcome)
+		g, err := Join(cfg, JoinParams{Welcome: msg.Welcome, KeyPackage: bob.kp, Private: bob.priv, SignatureKey: bob.sig})
+		must(t, err)
+		before := g.EpochAuthenticator()
+		if _, err := g.Process(data); err == nil {
+			return
+		}
+		if g.Epoch() != 1 || !bytes.Equal(g.EpochAuthenticator(), before) || len(g.proposals) != 0 {
+			t.Fatal("rejected message changed the group")
+		}
+	})
+}
