@@ -62,7 +62,7 @@ type enrollFunc func(ctx context.Context, dev *sealinev1.NewDevice) (*sealinev1.
 func (c *Client) enroll(ctx context.Context, call enrollFunc, username, deviceName string) (Session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.session != nil || c.home.exists() {
+	if c.session != nil || c.home.exists() { // LoggedIn, under the same lock
 		return Session{}, fmt.Errorf("%w: %s holds a session", ErrAlreadyLoggedIn, c.home.dir)
 	}
 	if err := c.home.mkdir(); err != nil { // before the server creates anything

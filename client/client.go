@@ -166,6 +166,14 @@ func (c *Client) Session() (Session, error) {
 	return *c.session, nil
 }
 
+// LoggedIn reports whether the home directory holds a session (for any
+// server), in which case Register and Login refuse with ErrAlreadyLoggedIn.
+func (c *Client) LoggedIn() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session != nil || c.home.exists()
+}
+
 // loadLocked reads the session from disk once. c.mu must be held.
 func (c *Client) loadLocked() error {
 	if c.session != nil {

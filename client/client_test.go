@@ -137,6 +137,9 @@ func TestEnrollRefusals(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a := e.registered("dave")
+	if !a.LoggedIn() || e.client().LoggedIn() {
+		t.Errorf("LoggedIn wrong")
+	}
 	if _, err := a.Register(ctx, RegisterParams{Username: "dave2", Password: "correct horse"}); !errors.Is(err, ErrAlreadyLoggedIn) {
 		t.Errorf("Register while logged in = %v, want ErrAlreadyLoggedIn", err)
 	}
