@@ -13,63 +13,58 @@ import (
 // maxDeviceName is the API's bound on a device name, in bytes.
 const maxDeviceName = 64
 
-func newRegisterCmd(a *app) *cobra.Command {
-	var p client.RegisterParams
+// enrollFunc creates this device's session for user with password pw.
+type enrollFunc func(ctx context.Context, c *client.Client, user, pw, device string) (client.Session, error)
+
+// newEnrollCmd builds register or login: both take USER, a device name and
+// a password (confirmed when registering), and print the new device's id.
+func newEnrollCmd(a *app, use, short, done string, confirm bool, enroll enrollFunc) *cobra.Command {
+	var device string
 	var fromStdin bool
 	cmd := &cobra.Command{
-		Use:   "register USER",
-		Short: "Create an account with this device as its first device",
+		Use:   use + " USER",
+		Short: short,
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.newClient()
 			if err != nil {
 				return err
 			}
-			p.Username = args[0]
-			if p.Password, err = a.password(cmd.Context(), fromStdin, true); err != nil {
+			if c.LoggedIn() { // before asking for a password
+				return fmt.Errorf("%s: %w: %s holds a session", use, client.ErrAlreadyLoggedIn, c.Home())
+			}
+			pw, err := a.password(cmd.Context(), fromStdin, confirm)
+			if err != nil {
 				return err
 			}
-			s, err := c.Register(cmd.Context(), p)
+			s, err := enroll(cmd.Context(), c, args[0], pw, device)
 			if err != nil {
-				return fmt.Errorf("register: %w", err)
+				return fmt.Errorf("%s: %w", use, err)
 			}
-			fmt.Fprintf(a.stdout, "registered %s; this device is %s\n", printable(s.Username), s.DeviceID)
+			fmt.Fprintf(a.stdout, "%s %s; this device is %s\n", done, printable(s.Username), s.DeviceID)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&p.DisplayName, "display-name", "", "name shown to others (stored encrypted)")
-	cmd.Flags().StringVar(&p.DeviceName, "device-name", defaultDeviceName(), "name of this device in device lists")
+	cmd.Flags().StringVar(&device, "device-name", defaultDeviceName(), "name of this device in device lists")
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
 	return cmd
 }
 
-func newLoginCmd(a *app) *cobra.Command {
-	var p client.LoginParams
-	var fromStdin bool
-	cmd := &cobra.Command{
-		Use:   "login USER",
-		Short: "Log this device in to an existing account (a new device)",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.newClient()
-			if err != nil {
-				return err
-			}
-			p.Username = args[0]
-			if p.Password, err = a.password(cmd.Context(), fromStdin, false); err != nil {
-				return err
-			}
-			s, err := c.Login(cmd.Context(), p)
-			if err != nil {
-				return fmt.Errorf("login: %w", err)
-			}
-			fmt.Fprintf(a.stdout, "logged in as %s; this device is %s\n", printable(s.Username), s.DeviceID)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&p.DeviceName, "device-name", defaultDeviceName(), "name of this device in device lists")
-	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+func newRegisterCmd(a *app) *cobra.Command {
+	var displayName string
+	cmd := newEnrollCmd(a, "register", "Create an account with this device as its first device", "registered", true,
+		func(ctx context.Context, c *client.Client, user, pw, device string) (client.Session, error) {
+			return c.Register(ctx, client.RegisterParams{Username: user, Password: pw, DisplayName: displayName, DeviceName: device})
+		})
+	cmd.Flags().StringVar(&displayName, "display-name", "", "name shown to others (stored encrypted)")
 	return cmd
+}
+
+func newLoginCmd(a *app) *cobra.Command {
+	return newEnrollCmd(a, "login", "Log this device in to an existing account (a new device)", "logged in as", false,
+		func(ctx context.Context, c *client.Client, user, pw, device string) (client.Session, error) {
+			return c.Login(ctx, client.LoginParams{Username: user, Password: pw, DeviceName: device})
+		})
 }
 
 func newLogoutCmd(a *app) *cobra.Command {
