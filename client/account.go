@@ -38,7 +38,7 @@ func (c *Client) Register(ctx context.Context, p RegisterParams) (Session, error
 			return nil, "", err
 		}
 		return resp.Msg.GetSession(), resp.Msg.GetUsername(), nil
-	}, p.Username, p.DeviceName)
+	}, p.DeviceName)
 }
 
 // Login creates a new device for an existing account and stores its session.
@@ -50,8 +50,8 @@ func (c *Client) Login(ctx context.Context, p LoginParams) (Session, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return resp.Msg.GetSession(), p.Username, nil
-	}, p.Username, p.DeviceName)
+		return resp.Msg.GetSession(), p.Username, nil // as typed: Login does not return the normalised form
+	}, p.DeviceName)
 }
 
 // enrollFunc sends a Register or Login for dev and returns the new session
@@ -59,7 +59,7 @@ func (c *Client) Login(ctx context.Context, p LoginParams) (Session, error) {
 type enrollFunc func(ctx context.Context, dev *sealinev1.NewDevice) (*sealinev1.Session, string, error)
 
 // enroll generates a device key, runs call, and saves the session.
-func (c *Client) enroll(ctx context.Context, call enrollFunc, username, deviceName string) (Session, error) {
+func (c *Client) enroll(ctx context.Context, call enrollFunc, deviceName string) (Session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.session != nil || c.home.exists() { // LoggedIn, under the same lock
