@@ -36,7 +36,21 @@ type Group struct {
 	updateKeys map[string]*HPKEPrivateKey // leaf keys of own pending Update proposals, by reference
 	resumption map[uint64]secret          // resumption_psk of recent epochs
 	removed    bool                       // a Commit removed this member
+	past       []*pastEpoch               // recent epochs, for late application messages
 }
+
+// pastEpoch keeps what decrypting a late application message of an
+// earlier epoch needs: its context, tree (for signature keys) and
+// secret tree.
+type pastEpoch struct {
+	gc     GroupContext
+	tree   *RatchetTree
+	framer *framer
+}
+
+// DefaultKeepEpochs is how many past epochs keep their application
+// keys unless configured.
+const DefaultKeepEpochs = 1
 
 // resumptionEpochs is how many epochs' resumption PSKs a Group keeps.
 const resumptionEpochs = 8
@@ -62,6 +76,11 @@ type Config struct {
 	// PSK returns the value of an external pre-shared key by id; nil
 	// means the member holds none.
 	PSK func(id []byte) ([]byte, error)
+	// KeepEpochs is how many past epochs keep their secret trees so
+	// that application messages sent just before a Commit can still be
+	// decrypted; zero means DefaultKeepEpochs, negative means none.
+	// Keeping them delays forward secrecy for those keys.
+	KeepEpochs int
 	// PublicHandshake sends proposals and commits as PublicMessages, so
 	// that the Delivery Service can verify them; by default they are
 	// PrivateMessages.
@@ -80,6 +99,13 @@ func (c Config) rand() io.Reader {
 		return rand.Reader
 	}
 	return c.Rand
+}
+
+func (c Config) keepEpochs() int {
+	if c.KeepEpochs == 0 {
+		return DefaultKeepEpochs
+	}
+	return max(c.KeepEpochs, 0)
 }
 
 func (c Config) maxVectorLen() int {
@@ -139,6 +165,7 @@ func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecre
 	if err != nil {
 		return err
 	}
+	g.retireEpoch()
 	g.gc, g.tree, g.secrets = gc, tree, secrets
 	g.proposals, g.updateKeys = nil, nil
 	if g.resumption == nil {
@@ -151,6 +178,33 @@ func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecre
 		tree: st, rand: g.cfg.rand(), paddingBlock: g.cfg.PaddingBlock,
 	}
 	return nil
+}
+
+// retireEpoch moves the current epoch, if any, to the past epochs,
+// dropping the oldest beyond the configured count.
+func (g *Group) retireEpoch() {
+	if g.framer == nil {
+		return
+	}
+	pe := &pastEpoch{gc: g.gc, tree: g.tree, framer: g.framer}
+	pe.framer.gc = &pe.gc
+	g.past = append(g.past, pe)
+	if n := len(g.past) - g.cfg.keepEpochs(); n > 0 {
+		clear(g.past[:n])
+		g.past = g.past[n:]
+	}
+}
+
+// pastFramer returns the framer and sender-key lookup of a kept past
+// epoch.
+func (g *Group) pastFramer(epoch uint64) (*framer, signerKey, bool) {
+	for _, pe := range g.past {
+		if pe.gc.Epoch == epoch {
+			lookup := func(c *FramedContent) (SignaturePublicKey, error) { return leafKey(pe.tree, c) }
+			return pe.framer, lookup, true
+		}
+	}
+	return nil, nil, false
 }
 
 // GroupID returns the group's id.
@@ -179,11 +233,14 @@ func (g *Group) Export(label string, context []byte, length int) ([]byte, error)
 }
 
 // memberKey returns the signature key of a member sender.
-func (g *Group) memberKey(c *FramedContent) (SignaturePublicKey, error) {
+func (g *Group) memberKey(c *FramedContent) (SignaturePublicKey, error) { return leafKey(g.tree, c) }
+
+// leafKey returns the signature key of a member sender in tree.
+func leafKey(tree *RatchetTree, c *FramedContent) (SignaturePublicKey, error) {
 	if c.Sender.Type != SenderMember {
 		return nil, fmt.Errorf("%w: sender type %d", ErrUnknownSender, c.Sender.Type)
 	}
-	ln := g.tree.Leaf(LeafIndex(c.Sender.Index))
+	ln := tree.Leaf(LeafIndex(c.Sender.Index))
 	if ln == nil {
 		return nil, fmt.Errorf("%w: leaf %d is blank", ErrUnknownSender, c.Sender.Index)
 	}
@@ -212,6 +269,17 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 	return marshal(&MLSMessage{WireFormat: WireFormatPrivateMessage, PrivateMessage: m})
 }
 
+// unprotectApplication decrypts an application PrivateMessage of the
+// current or a kept past epoch.
+func (g *Group) unprotectApplication(pm *PrivateMessage) (*AuthenticatedContent, error) {
+	if pm.Epoch != g.gc.Epoch && pm.ContentType == ContentApplication {
+		if f, key, ok := g.pastFramer(pm.Epoch); ok {
+			return f.unprotectPrivate(pm, key)
+		}
+	}
+	return g.framer.unprotectPrivate(pm, g.memberKey)
+}
+
 // ApplicationMessage is a decrypted, authenticated application message.
 type ApplicationMessage struct {
 	Sender            LeafIndex
@@ -236,7 +304,7 @@ func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
 	if pm == nil || pm.ContentType != ContentApplication {
 		return nil, fmt.Errorf("%w: not an application private message", ErrInvalidContent)
 	}
-	ac, err := g.framer.unprotectPrivate(pm, g.memberKey)
+	ac, err := g.unprotectApplication(pm)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}

@@ -67,7 +67,7 @@ func (g *Group) unprotect(m *MLSMessage) (*AuthenticatedContent, error) {
 	case m.PublicMessage != nil:
 		return g.framer.unprotectPublic(m.PublicMessage, g.senderKey)
 	case m.PrivateMessage != nil:
-		return g.framer.unprotectPrivate(m.PrivateMessage, g.memberKey)
+		return g.unprotectApplication(m.PrivateMessage)
 	}
 	return nil, fmt.Errorf("%w: wire format %d is not group content", ErrInvalidContent, m.WireFormat)
 }

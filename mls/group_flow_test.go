@@ -191,3 +191,32 @@ func TestGroupCommitRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupLateApplicationMessage(t *testing.T) {
+	for _, tc := range []struct {
+		keep int
+		want error
+	}{{0, nil}, {2, nil}, {-1, ErrWrongEpoch}} {
+		cfg := Config{KeepEpochs: tc.keep}
+		alice, bob := newTestMember(t, 1, "alice"), newTestMember(t, 1, "bob")
+		var err error
+		alice.g, err = NewGroup(cfg, []byte("g"), alice.kp, alice.priv, alice.sig, nil)
+		must(t, err)
+		pc := commitAndDeliver(t, alice, CommitParams{Add: []*KeyPackage{bob.kp}})
+		bob.join(t, cfg, pc.Welcome)
+		late, err := alice.g.Encrypt([]byte("sent before the commit"), nil)
+		must(t, err)
+		commitAndDeliver(t, bob, CommitParams{}, alice)
+		rcv, err := bob.g.Process(late)
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("keep %d: got %v, want %v", tc.keep, err, tc.want)
+		}
+		if err == nil && string(rcv.Application.Data) != "sent before the commit" {
+			t.Fatalf("keep %d: got %q", tc.keep, rcv.Application.Data)
+		}
+		commitAndDeliver(t, alice, CommitParams{}, bob)
+		if _, err := bob.g.Process(late); tc.keep < 2 && !errors.Is(err, ErrWrongEpoch) && !errors.Is(err, ErrReplay) {
+			t.Fatalf("keep %d: two epochs later: got %v", tc.keep, err)
+		}
+	}
+}
