@@ -317,3 +317,24 @@ func TestHomeOpenToOthersRefused(t *testing.T) {
 	}
 	e.registered("lee") // the refusal created no account
 }
+
+func TestWatchDevicesOpenTimeout(t *testing.T) {
+	e := newEnv(t)
+	c, err := New(Config{ServerURL: e.url, CAPEM: e.ca, Home: filepath.Join(t.TempDir(), "home"), Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(context.Background(), RegisterParams{Username: "noa", Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.mu.Lock()
+	e.fake.silentWatch = true
+	e.fake.mu.Unlock()
+	start := time.Now()
+	if _, err := c.WatchDevices(context.Background()); err == nil {
+		t.Fatal("WatchDevices without READY succeeded")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("WatchDevices took %v to give up, want about the 300ms timeout", d)
+	}
+}

@@ -88,26 +88,34 @@ func (c *Client) Ping(ctx context.Context) (time.Time, error) {
 type DeviceWatch struct {
 	c      *Client
 	stream *connect.ServerStreamForClient[sealinev1.WatchDevicesResponse]
+	cancel context.CancelFunc
 }
 
 // WatchDevices opens the account's security event stream and returns once
-// the server has confirmed it is open, so no later event is missed. The
-// stream lives until ctx is done, Close is called, or the session ends.
+// the server has confirmed it is open (within the client's Timeout), so no
+// later event is missed. The stream lives until ctx is done, Close is
+// called, or the session ends.
 func (c *Client) WatchDevices(ctx context.Context) (*DeviceWatch, error) {
 	req := connect.NewRequest(&sealinev1.WatchDevicesRequest{})
 	if err := authorize(c, req); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	opening := time.AfterFunc(c.timeout, cancel)
 	stream, err := c.devices.WatchDevices(ctx, req)
 	if err != nil {
+		cancel()
 		return nil, c.refused(mapError(err))
 	}
-	w := &DeviceWatch{c: c, stream: stream}
+	w := &DeviceWatch{c: c, stream: stream, cancel: cancel}
 	if !stream.Receive() {
-		return nil, w.end()
+		err := w.end()
+		cancel()
+		return nil, err
 	}
+	opening.Stop()
 	if k := stream.Msg().GetKind(); k != sealinev1.WatchDevicesResponse_KIND_READY {
-		stream.Close()
+		w.Close()
 		return nil, fmt.Errorf("watch devices: first event is %v, want ready", k)
 	}
 	return w, nil
@@ -149,7 +157,10 @@ func (w *DeviceWatch) end() error {
 }
 
 // Close ends the stream.
-func (w *DeviceWatch) Close() error { return w.stream.Close() }
+func (w *DeviceWatch) Close() error {
+	w.cancel()
+	return w.stream.Close()
+}
 
 func deviceFromProto(d *sealinev1.Device) Device {
 	out := Device{

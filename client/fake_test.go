@@ -31,6 +31,8 @@ type fakeServer struct {
 	watchers map[chan *sealinev1.WatchDevicesResponse]string
 	// refuse, when set, is returned by Login (to test error mapping).
 	refuse error
+	// silentWatch makes WatchDevices hang without sending READY.
+	silentWatch bool
 }
 
 type fakeDevice struct {
@@ -213,6 +215,7 @@ func (f *fakeServer) RevokeDevice(_ context.Context, r *connect.Request[sealinev
 func (f *fakeServer) WatchDevices(ctx context.Context, r *connect.Request[sealinev1.WatchDevicesRequest], st *connect.ServerStream[sealinev1.WatchDevicesResponse]) error {
 	f.mu.Lock()
 	me, err := f.auth(r.Header())
+	silent := f.silentWatch
 	ch := make(chan *sealinev1.WatchDevicesResponse, 16)
 	if err == nil {
 		f.watchers[ch] = me.user
@@ -222,6 +225,10 @@ func (f *fakeServer) WatchDevices(ctx context.Context, r *connect.Request[sealin
 		return err
 	}
 	defer func() { f.mu.Lock(); delete(f.watchers, ch); f.mu.Unlock() }()
+	if silent {
+		<-ctx.Done()
+		return nil
+	}
 	if err := st.Send(&sealinev1.WatchDevicesResponse{Kind: sealinev1.WatchDevicesResponse_KIND_READY}); err != nil {
 		return err
 	}
