@@ -393,6 +393,8 @@ func TestHostileArgs(t *testing.T) {
 		{"serve log level", []string{"serve", "--log-level", "loud"}, nil, "", 2, "--log-level"},
 		{"serve bad db", []string{"serve", "--data-dir", filepath.Join(dir, "d1"), "--db", "mysql://x"}, nil, "", 1, "db must be"},
 		{"serve public metrics", []string{"serve", "--data-dir", filepath.Join(dir, "d2"), "--metrics-addr", "0.0.0.0:9090"}, nil, "", 1, "loopback"},
+		{"serve bad db env", []string{"serve", "--data-dir", filepath.Join(dir, "d4")}, []string{"SEALINE_DB=mysql://x"}, "", 1, "db must be"},
+		{"serve bad log level env", []string{"serve"}, []string{"SEALINE_LOG_LEVEL=loud"}, "", 2, "--log-level"},
 		{"serve half tls", []string{"serve", "--data-dir", filepath.Join(dir, "d3"), "--tls-cert", notPEM}, nil, "", 1, "TLS"},
 	}
 	for _, tt := range tests {
@@ -423,5 +425,17 @@ func TestVersion(t *testing.T) {
 	out2, err := exec.Command(bin, "version").Output()
 	if err != nil || !strings.HasPrefix(string(out2), "sealine v9.8.7 commit abc123 go") {
 		t.Errorf("ldflags build printed %q, %v", out2, err)
+	}
+}
+
+// TestHelpHidesEnv: --help shows built-in defaults, never environment
+// values, which may hold a database password.
+func TestHelpHidesEnv(t *testing.T) {
+	r := newCLI(t).run("", []string{"SEALINE_DB=postgres://u:sekret@db/x", "SEALINE_SERVER=https://other.example"}, "serve", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "SEALINE_DB") {
+		t.Fatalf("serve --help: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if strings.Contains(r.stdout+r.stderr, "sekret") || strings.Contains(r.stdout, "other.example") {
+		t.Errorf("serve --help shows an environment value:\n%s", r.stdout)
 	}
 }
