@@ -1,0 +1,304 @@
+package localstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// File names inside the client home.
+const (
+	DBFile  = "messages.db"
+	KeyFile = "storage.key"
+)
+
+const schemaVersion = "1"
+
+// Sentinel errors callers branch on.
+var (
+	ErrWrongKey           = errors.New("localstore: storage key or passphrase does not open the database")
+	ErrPassphraseRequired = errors.New("localstore: the database is protected by a passphrase")
+	ErrNoPassphrase       = errors.New("localstore: the database uses a key file, not a passphrase")
+	ErrCorrupt            = errors.New("localstore: sealed value does not open")
+	ErrNotFound           = errors.New("localstore: not found")
+	ErrInsecure           = errors.New("localstore: file is readable by other users")
+)
+
+// KDFParams are the Argon2id parameters for a passphrase.
+type KDFParams struct {
+	Time      uint32
+	MemoryKiB uint32
+	Threads   uint8
+}
+
+// DefaultKDF is Argon2id t=2, m=64 MiB, p=2 (about 90 ms on our machines).
+var DefaultKDF = KDFParams{Time: 2, MemoryKiB: 64 << 10, Threads: 2}
+
+// Options configure Open. The zero value works: a random key file.
+type Options struct {
+	// Passphrase, when set, derives the storage key with Argon2id instead
+	// of reading <home>/storage.key. It must be given on every open of a
+	// database created with one.
+	Passphrase string
+	// KDF replaces DefaultKDF for a new database (tests use cheap ones).
+	KDF *KDFParams
+	// Rand is the source of keys, salts and nonces; nil means crypto/rand.
+	Rand io.Reader
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is an open local database. It is safe for concurrent use; writes
+// are serialised.
+type Store struct {
+	db   *sql.DB
+	key  sealer
+	rand io.Reader
+	now  func() time.Time
+}
+
+// Open opens or creates the database in dir (which must exist, mode 0700).
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.Rand == nil {
+		opt.Rand = rand.Reader
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	path := filepath.Join(dir, DBFile)
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: open: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, rand: opt.Rand, now: opt.Now}
+	if err := s.init(dir, opt); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// createPrivate creates path empty with mode 0600 if it does not exist and
+// refuses an existing one that others can read.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %#o", ErrInsecure, path, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// init creates the schema and loads or creates the storage key.
+func (s *Store) init(dir string, opt Options) error {
+	return s.Update(func(tx *Tx) error {
+		if _, err := tx.tx.Exec(schema); err != nil {
+			return fmt.Errorf("localstore: schema: %w", err)
+		}
+		src, err := tx.meta("key_source")
+		if errors.Is(err, ErrNotFound) {
+			return s.createKey(tx, dir, opt)
+		}
+		if err != nil {
+			return err
+		}
+		return s.loadKey(tx, dir, string(src), opt)
+	})
+}
+
+const checkValue = "sealine/v1/localstore key check"
+
+// createKey picks the key source for a new database and seals the check.
+func (s *Store) createKey(tx *Tx, dir string, opt Options) error {
+	var err error
+	if opt.Passphrase != "" {
+		err = s.newPassphraseKey(tx, opt)
+	} else {
+		err = s.newFileKey(tx, dir)
+	}
+	if err != nil {
+		return err
+	}
+	check, err := s.key.seal(s.rand, []byte(checkValue), "meta", "key_check", "value")
+	if err != nil {
+		return err
+	}
+	if err := tx.setMeta("key_check", check); err != nil {
+		return err
+	}
+	return tx.setMeta("schema", []byte(schemaVersion))
+}
+
+// loadKey derives or reads the key recorded in meta and checks it.
+func (s *Store) loadKey(tx *Tx, dir, src string, opt Options) error {
+	var err error
+	switch src {
+	case "argon2id":
+		err = s.passphraseKey(tx, opt)
+	case "file":
+		if opt.Passphrase != "" {
+			return ErrNoPassphrase
+		}
+		err = s.fileKey(dir)
+	default:
+		return fmt.Errorf("localstore: unknown key source %q", src)
+	}
+	if err != nil {
+		return err
+	}
+	check, err := tx.meta("key_check")
+	if err != nil {
+		return err
+	}
+	if _, err := s.key.open(check, "meta", "key_check", "value"); err != nil {
+		return ErrWrongKey
+	}
+	return nil
+}
+
+// readKeyFile reads a 32-byte key file with mode 0600.
+func readKeyFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s is missing", ErrWrongKey, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %#o", ErrInsecure, path, fi.Mode().Perm())
+	}
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	if len(key) != keySize {
+		return nil, fmt.Errorf("%w: %s is not a %d-byte key", ErrWrongKey, path, keySize)
+	}
+	return key, nil
+}
+
+func (s *Store) fileKey(dir string) error {
+	key, err := readKeyFile(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return err
+	}
+	s.key, err = newSealer(key)
+	return err
+}
+
+// newFileKey writes a fresh random key file (refusing to replace one).
+func (s *Store) newFileKey(tx *Tx, dir string) error {
+	key := make([]byte, keySize)
+	if _, err := io.ReadFull(s.rand, key); err != nil {
+		return fmt.Errorf("localstore: key: %w", err)
+	}
+	path := filepath.Join(dir, KeyFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // left by a creation that did not commit
+		if key, err = readKeyFile(path); err != nil {
+			return err
+		}
+		return s.useFileKey(tx, key)
+	}
+	if err != nil {
+		return fmt.Errorf("localstore: key file: %w", err)
+	}
+	_, werr := f.Write(key)
+	serr := f.Sync()
+	if err := errors.Join(werr, serr, f.Close()); err != nil {
+		return fmt.Errorf("localstore: key file: %w", err)
+	}
+	return s.useFileKey(tx, key)
+}
+
+func (s *Store) useFileKey(tx *Tx, key []byte) error {
+	var err error
+	if s.key, err = newSealer(key); err != nil {
+		return err
+	}
+	return tx.setMeta("key_source", []byte("file"))
+}
+
+// Update runs fn in one write transaction; fn's error rolls it back.
+func (s *Store) Update(fn func(tx *Tx) error) error {
+	return s.run(fn)
+}
+
+// View runs fn in a transaction that is always rolled back.
+func (s *Store) View(fn func(tx *Tx) error) error {
+	return s.run(func(tx *Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errReadOnly
+	})
+}
+
+var errReadOnly = errors.New("read only")
+
+func (s *Store) run(fn func(tx *Tx) error) error {
+	sqlTx, err := s.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return fmt.Errorf("localstore: begin: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, s: s}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		if errors.Is(err, errReadOnly) {
+			return nil
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("localstore: commit: %w", err)
+	}
+	return nil
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+  conv_id TEXT PRIMARY KEY, group_id BLOB NOT NULL, direct INTEGER NOT NULL,
+  peer TEXT NOT NULL, epoch INTEGER NOT NULL, send_seq INTEGER NOT NULL,
+  name BLOB NOT NULL, state BLOB NOT NULL, updated INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS key_packages (
+  ref BLOB PRIMARY KEY, last_resort INTEGER NOT NULL, private BLOB NOT NULL,
+  created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS messages (
+  conv_id TEXT NOT NULL, msg_id BLOB NOT NULL, sender TEXT NOT NULL,
+  seq INTEGER NOT NULL, kind INTEGER NOT NULL, sent_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY (conv_id, msg_id));
+CREATE INDEX IF NOT EXISTS messages_time ON messages (conv_id, received_at);
+CREATE TABLE IF NOT EXISTS senders (
+  conv_id TEXT NOT NULL, sender TEXT NOT NULL, highest INTEGER NOT NULL,
+  missing BLOB NOT NULL, PRIMARY KEY (conv_id, sender));
+CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS users_name ON users (username);
+`

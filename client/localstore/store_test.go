@@ -1,0 +1,183 @@
+package localstore
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+var cheap = &KDFParams{Time: 1, MemoryKiB: 64, Threads: 1}
+
+func tempHome(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func mustOpen(t *testing.T, dir string, opt Options) *Store {
+	t.Helper()
+	s, err := Open(dir, opt)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opt  Options
+	}{
+		{"key file", Options{}},
+		{"passphrase", Options{Passphrase: "correct horse", KDF: cheap}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tempHome(t)
+			s := mustOpen(t, dir, tc.opt)
+			g := Group{ConvID: "c1", GroupID: []byte{1, 2}, Direct: true, Peer: "u2", Epoch: 3, SendSeq: 4, Name: "secret name", State: []byte("state")}
+			m := Message{ConvID: "c1", ID: []byte("id1"), Sender: "u1/d1", Seq: 1, Kind: 1, SentAt: time.UnixMilli(5), ReceivedAt: time.UnixMilli(6), Body: []byte("hello")}
+			err := s.Update(func(tx *Tx) error {
+				return errors.Join(tx.PutGroup(g), tx.PutMessage(m), tx.SetCursor(42),
+					tx.PutKeyPackage(KeyPackage{Ref: []byte("ref"), Private: []byte("kp-secret-zq")}),
+					tx.PutSender("c1", "u1/d1", SenderState{Highest: 7, Missing: map[uint64]time.Time{5: time.UnixMilli(9)}}))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = mustOpen(t, dir, tc.opt)
+			err = s.View(func(tx *Tx) error {
+				got, err := tx.Group("c1")
+				if err != nil || got.Name != g.Name || !bytes.Equal(got.State, g.State) || got.Epoch != 3 || !got.Direct {
+					t.Errorf("Group = %+v, %v", got, err)
+				}
+				ms, err := tx.Messages("c1", 10)
+				if err != nil || len(ms) != 1 || string(ms[0].Body) != "hello" {
+					t.Errorf("Messages = %+v, %v", ms, err)
+				}
+				if c, err := tx.Cursor(); c != 42 || err != nil {
+					t.Errorf("Cursor = %d, %v", c, err)
+				}
+				kp, err := tx.KeyPackage([]byte("ref"))
+				if err != nil || string(kp.Private) != "kp-secret-zq" {
+					t.Errorf("KeyPackage = %+v, %v", kp, err)
+				}
+				st, err := tx.Sender("c1", "u1/d1")
+				if err != nil || st.Highest != 7 || st.Missing[5].UnixMilli() != 9 {
+					t.Errorf("Sender = %+v, %v", st, err)
+				}
+				if err := tx.PutMessage(m); !errors.Is(err, ErrDuplicate) {
+					t.Errorf("second PutMessage = %v, want ErrDuplicate", err)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertNoPlaintext(t, dir, "secret name", "hello", "kp-secret-zq")
+		})
+	}
+}
+
+// assertNoPlaintext fails if any file under dir contains one of words.
+func assertNoPlaintext(t *testing.T, dir string, words ...string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, w := range words {
+			if bytes.Contains(b, []byte(w)) {
+				t.Errorf("%s holds %q in plaintext", path, w)
+			}
+		}
+		return nil
+	})
+}
+
+func TestKeyErrors(t *testing.T) {
+	dir := tempHome(t)
+	s := mustOpen(t, dir, Options{Passphrase: "one", KDF: cheap})
+	s.Close()
+	for _, tc := range []struct {
+		opt  Options
+		want error
+	}{
+		{Options{Passphrase: "two"}, ErrWrongKey},
+		{Options{}, ErrPassphraseRequired},
+	} {
+		if _, err := Open(dir, tc.opt); !errors.Is(err, tc.want) {
+			t.Errorf("Open(%+v) = %v, want %v", tc.opt.Passphrase, err, tc.want)
+		}
+	}
+	dir2 := tempHome(t)
+	mustOpen(t, dir2, Options{}).Close()
+	if _, err := Open(dir2, Options{Passphrase: "x"}); !errors.Is(err, ErrNoPassphrase) {
+		t.Errorf("passphrase on key-file db = %v", err)
+	}
+	os.Chmod(filepath.Join(dir2, KeyFile), 0o644)
+	if _, err := Open(dir2, Options{}); !errors.Is(err, ErrInsecure) {
+		t.Errorf("open with 0644 key file = %v", err)
+	}
+	os.WriteFile(filepath.Join(dir2, KeyFile), make([]byte, 32), 0o600)
+	os.Chmod(filepath.Join(dir2, KeyFile), 0o600)
+	if _, err := Open(dir2, Options{}); !errors.Is(err, ErrWrongKey) {
+		t.Errorf("open with another key = %v", err)
+	}
+}
+
+func TestSwappedCiphertextRefused(t *testing.T) {
+	dir := tempHome(t)
+	s := mustOpen(t, dir, Options{})
+	err := s.Update(func(tx *Tx) error {
+		return errors.Join(
+			tx.PutMessage(Message{ConvID: "c", ID: []byte("a"), Body: []byte("from a")}),
+			tx.PutMessage(Message{ConvID: "c", ID: []byte("b"), Body: []byte("from b")}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`UPDATE messages SET body = (SELECT body FROM messages WHERE msg_id = X'61') WHERE msg_id = X'62'`); err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(tx *Tx) error {
+		_, err := tx.Messages("c", 10)
+		return err
+	})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Messages after swap = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestFilesArePrivate(t *testing.T) {
+	dir := tempHome(t)
+	mustOpen(t, dir, Options{})
+	for _, name := range []string{DBFile, KeyFile} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v", name, fi.Mode(), err)
+		}
+	}
+}
+
+func FuzzParseKDFRecord(f *testing.F) {
+	f.Add(kdfRecord(DefaultKDF, make([]byte, saltSize)))
+	f.Add([]byte{0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, salt, err := parseKDFRecord(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(kdfRecord(p, salt), b) {
+			t.Fatalf("round trip mismatch")
+		}
+	})
+}

@@ -1,0 +1,316 @@
+package localstore
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Tx is one transaction; it is valid only inside Update or View.
+type Tx struct {
+	tx *sql.Tx
+	s  *Store
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
+	return nil
+}
+
+func (tx *Tx) exec(query string, args ...any) error {
+	if _, err := tx.tx.Exec(query, args...); err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
+	return nil
+}
+
+func (tx *Tx) meta(key string) ([]byte, error) {
+	var v []byte
+	err := tx.tx.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	return v, notFound(err)
+}
+
+func (tx *Tx) setMeta(key string, value []byte) error {
+	return tx.exec(`INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+}
+
+// Cursor returns the last delivery cursor processed (0 if none).
+func (tx *Tx) Cursor() (uint64, error) {
+	v, err := tx.meta("cursor")
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(string(v), 10, 64)
+}
+
+// SetCursor records the last delivery cursor processed.
+func (tx *Tx) SetCursor(c uint64) error {
+	return tx.setMeta("cursor", []byte(strconv.FormatUint(c, 10)))
+}
+
+// Group is one conversation's local state.
+type Group struct {
+	ConvID  string
+	GroupID []byte
+	Direct  bool
+	Peer    string // the other user of a direct conversation
+	Epoch   uint64
+	SendSeq uint64 // last sequence number this device sent
+	Name    string // sealed
+	State   []byte // sealed serialized MLS state; may be empty
+	Updated time.Time
+}
+
+// PutGroup inserts or replaces a conversation's state.
+func (tx *Tx) PutGroup(g Group) error {
+	name, err := tx.s.key.seal(tx.s.rand, []byte(g.Name), "groups", g.ConvID, "name")
+	if err != nil {
+		return err
+	}
+	state, err := tx.s.key.seal(tx.s.rand, g.State, "groups", g.ConvID, "state")
+	if err != nil {
+		return err
+	}
+	return tx.exec(`INSERT INTO groups (conv_id, group_id, direct, peer, epoch, send_seq, name, state, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv_id) DO UPDATE SET
+		group_id = excluded.group_id, direct = excluded.direct, peer = excluded.peer, epoch = excluded.epoch,
+		send_seq = excluded.send_seq, name = excluded.name, state = excluded.state, updated = excluded.updated`,
+		g.ConvID, g.GroupID, g.Direct, g.Peer, int64(g.Epoch), int64(g.SendSeq), name, state, tx.s.now().UnixMilli())
+}
+
+const groupCols = `conv_id, group_id, direct, peer, epoch, send_seq, name, state, updated`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func (tx *Tx) scanGroup(r scanner) (Group, error) {
+	var g Group
+	var epoch, seq, updated int64
+	var name, state []byte
+	if err := r.Scan(&g.ConvID, &g.GroupID, &g.Direct, &g.Peer, &epoch, &seq, &name, &state, &updated); err != nil {
+		return g, notFound(err)
+	}
+	g.Epoch, g.SendSeq, g.Updated = uint64(epoch), uint64(seq), time.UnixMilli(updated)
+	n, err := tx.s.key.open(name, "groups", g.ConvID, "name")
+	if err != nil {
+		return g, err
+	}
+	g.Name = string(n)
+	g.State, err = tx.s.key.open(state, "groups", g.ConvID, "state")
+	return g, err
+}
+
+// Group returns one conversation's state, or ErrNotFound.
+func (tx *Tx) Group(convID string) (Group, error) {
+	return tx.scanGroup(tx.tx.QueryRow(`SELECT `+groupCols+` FROM groups WHERE conv_id = ?`, convID))
+}
+
+// Groups returns every conversation's state.
+func (tx *Tx) Groups() ([]Group, error) {
+	rows, err := tx.tx.Query(`SELECT ` + groupCols + ` FROM groups ORDER BY conv_id`)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	defer rows.Close()
+	var out []Group
+	for rows.Next() {
+		g, err := tx.scanGroup(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, notFound(rows.Err())
+}
+
+// DeleteGroup forgets a conversation's state (its messages stay).
+func (tx *Tx) DeleteGroup(convID string) error {
+	return tx.exec(`DELETE FROM groups WHERE conv_id = ?`, convID)
+}
+
+// KeyPackage is the private half of one KeyPackage this device published.
+type KeyPackage struct {
+	Ref        []byte
+	LastResort bool
+	Private    []byte // sealed; the caller's encoding of the private keys
+	Created    time.Time
+}
+
+// PutKeyPackage stores a KeyPackage's private keys.
+func (tx *Tx) PutKeyPackage(kp KeyPackage) error {
+	priv, err := tx.s.key.seal(tx.s.rand, kp.Private, "key_packages", hex.EncodeToString(kp.Ref), "private")
+	if err != nil {
+		return err
+	}
+	return tx.exec(`INSERT INTO key_packages (ref, last_resort, private, created) VALUES (?, ?, ?, ?)`,
+		kp.Ref, kp.LastResort, priv, tx.s.now().UnixMilli())
+}
+
+// KeyPackage returns the private keys of the KeyPackage ref, or ErrNotFound.
+func (tx *Tx) KeyPackage(ref []byte) (KeyPackage, error) {
+	kp := KeyPackage{Ref: ref}
+	var priv []byte
+	var created int64
+	err := tx.tx.QueryRow(`SELECT last_resort, private, created FROM key_packages WHERE ref = ?`, ref).
+		Scan(&kp.LastResort, &priv, &created)
+	if err := notFound(err); err != nil {
+		return kp, err
+	}
+	kp.Created = time.UnixMilli(created)
+	kp.Private, err = tx.s.key.open(priv, "key_packages", hex.EncodeToString(ref), "private")
+	return kp, err
+}
+
+// DeleteKeyPackage deletes a used one-time KeyPackage's private keys.
+func (tx *Tx) DeleteKeyPackage(ref []byte) error {
+	return tx.exec(`DELETE FROM key_packages WHERE ref = ?`, ref)
+}
+
+// DeleteLastResort deletes every last-resort KeyPackage but keep.
+func (tx *Tx) DeleteLastResort(keep []byte) error {
+	return tx.exec(`DELETE FROM key_packages WHERE last_resort = 1 AND ref <> ?`, keep)
+}
+
+// CountKeyPackages returns how many one-time KeyPackages are stored.
+func (tx *Tx) CountKeyPackages() (int, error) {
+	var n int
+	err := tx.tx.QueryRow(`SELECT count(*) FROM key_packages WHERE last_resort = 0`).Scan(&n)
+	return n, notFound(err)
+}
+
+// Message is one stored message.
+type Message struct {
+	ConvID     string
+	ID         []byte
+	Sender     string // "<user_id>/<device_id>"
+	Seq        uint64
+	Kind       int
+	SentAt     time.Time
+	ReceivedAt time.Time
+	Body       []byte // sealed
+}
+
+func messageRow(convID string, id []byte) string { return convID + "/" + hex.EncodeToString(id) }
+
+// PutMessage stores a message; a second message with the same id in the
+// conversation fails with ErrDuplicate.
+func (tx *Tx) PutMessage(m Message) error {
+	body, err := tx.s.key.seal(tx.s.rand, m.Body, "messages", messageRow(m.ConvID, m.ID), "body")
+	if err != nil {
+		return err
+	}
+	res, err := tx.tx.Exec(`INSERT INTO messages (conv_id, msg_id, sender, seq, kind, sent_at, received_at, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		m.ConvID, m.ID, m.Sender, int64(m.Seq), m.Kind, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), body)
+	if err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrDuplicate
+	}
+	return nil
+}
+
+// ErrDuplicate: a message with that id is already stored.
+var ErrDuplicate = errors.New("localstore: duplicate message")
+
+// Messages returns a conversation's last limit messages, oldest first.
+func (tx *Tx) Messages(convID string, limit int) ([]Message, error) {
+	rows, err := tx.tx.Query(`SELECT msg_id, sender, seq, kind, sent_at, received_at, body FROM
+		(SELECT rowid AS rid, * FROM messages WHERE conv_id = ? ORDER BY received_at DESC, rowid DESC LIMIT ?)
+		ORDER BY received_at, rid`, convID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m := Message{ConvID: convID}
+		var seq, sent, recv int64
+		var body []byte
+		if err := rows.Scan(&m.ID, &m.Sender, &seq, &m.Kind, &sent, &recv, &body); err != nil {
+			return nil, fmt.Errorf("localstore: %w", err)
+		}
+		m.Seq, m.SentAt, m.ReceivedAt = uint64(seq), time.UnixMilli(sent), time.UnixMilli(recv)
+		if m.Body, err = tx.s.key.open(body, "messages", messageRow(convID, m.ID), "body"); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, notFound(rows.Err())
+}
+
+// SenderState tracks one sender's sequence numbers in a conversation.
+type SenderState struct {
+	Highest uint64
+	// Missing are sequence numbers below Highest not yet received, with
+	// the time each was first noticed missing.
+	Missing map[uint64]time.Time
+}
+
+// Sender returns a sender's state (zero if never seen).
+func (tx *Tx) Sender(convID, sender string) (SenderState, error) {
+	st := SenderState{Missing: map[uint64]time.Time{}}
+	var highest int64
+	var missing []byte
+	err := tx.tx.QueryRow(`SELECT highest, missing FROM senders WHERE conv_id = ? AND sender = ?`, convID, sender).
+		Scan(&highest, &missing)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("localstore: %w", err)
+	}
+	st.Highest = uint64(highest)
+	for ; len(missing) >= 16; missing = missing[16:] {
+		st.Missing[binary.BigEndian.Uint64(missing)] = time.UnixMilli(int64(binary.BigEndian.Uint64(missing[8:])))
+	}
+	return st, nil
+}
+
+// PutSender records a sender's state.
+func (tx *Tx) PutSender(convID, sender string, st SenderState) error {
+	var missing []byte
+	for seq, at := range st.Missing {
+		missing = binary.BigEndian.AppendUint64(missing, seq)
+		missing = binary.BigEndian.AppendUint64(missing, uint64(at.UnixMilli()))
+	}
+	if missing == nil {
+		missing = []byte{}
+	}
+	return tx.exec(`INSERT INTO senders (conv_id, sender, highest, missing) VALUES (?, ?, ?, ?)
+		ON CONFLICT (conv_id, sender) DO UPDATE SET highest = excluded.highest, missing = excluded.missing`,
+		convID, sender, int64(st.Highest), missing)
+}
+
+// PutUser remembers a user's username.
+func (tx *Tx) PutUser(userID, username string) error {
+	return tx.exec(`INSERT INTO users (user_id, username) VALUES (?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET username = excluded.username`, userID, username)
+}
+
+// UserID returns the id of a known username, or ErrNotFound.
+func (tx *Tx) UserID(username string) (string, error) {
+	var id string
+	err := tx.tx.QueryRow(`SELECT user_id FROM users WHERE username = ?`, username).Scan(&id)
+	return id, notFound(err)
+}
+
+// Username returns the username of a known user id, or ErrNotFound.
+func (tx *Tx) Username(userID string) (string, error) {
+	var name string
+	err := tx.tx.QueryRow(`SELECT username FROM users WHERE user_id = ?`, userID).Scan(&name)
+	return name, notFound(err)
+}
