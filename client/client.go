@@ -46,6 +46,7 @@ type Client struct {
 	home     home
 	rand     io.Reader
 	timeout  time.Duration
+	hc       *http.Client // shared by the messaging services (messenger.go)
 	accounts sealinev1connect.AccountServiceClient
 	devices  sealinev1connect.DeviceServiceClient
 
@@ -73,7 +74,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := &Client{server: server, home: home{dir}, rand: cfg.Rand, timeout: cfg.Timeout}
+	c := &Client{server: server, home: home{dir}, rand: cfg.Rand, timeout: cfg.Timeout, hc: hc}
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}
