@@ -341,7 +341,11 @@ func registerLoginRevoke(t *testing.T, serveArgs ...string) {
 	}
 	c.fails("", nil, "no longer valid", as(homeC, "devices")...)
 	c.fails(password+"\n", nil, "wrong username or password", as(homeC, "login", "alice", "--password-stdin")...)
-	c.ok(newPassword+"\n", as(homeC, "login", "alice", "--password-stdin")...)
+	idC := idFrom(t, c.ok(newPassword+"\n", as(homeC, "login", "alice", "--password-stdin")...))
+	if out := c.ok("", as(homeC, "devices", "revoke", idC)...); !strings.Contains(out, "this device: logged out") {
+		t.Errorf("revoking one's own device printed %q", out)
+	}
+	c.fails("", nil, "not logged in", as(homeC, "devices")...)
 	if out := c.ok("", as(homeB, "logout")...); !strings.Contains(out, "logged out") {
 		t.Errorf("logout printed %q", out)
 	}

@@ -37,10 +37,18 @@ func newDevicesCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			s, err := c.Session()
+			if err != nil {
+				return err
+			}
 			if err := c.RevokeDevice(cmd.Context(), args[0]); err != nil {
 				return fmt.Errorf("revoke %s: %w", printable(args[0]), err)
 			}
-			fmt.Fprintf(a.stdout, "revoked device %s\n", printable(args[0]))
+			note := ""
+			if args[0] == s.DeviceID {
+				note = " (this device: logged out)"
+			}
+			fmt.Fprintf(a.stdout, "revoked device %s%s\n", printable(args[0]), note)
 			return nil
 		},
 	})
