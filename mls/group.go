@@ -173,11 +173,16 @@ func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecre
 	}
 	g.resumption[gc.Epoch] = secrets.resumption
 	delete(g.resumption, gc.Epoch-resumptionEpochs)
-	g.framer = &framer{
-		s: g.s, gc: &g.gc, membershipKey: secrets.membership, senderDataSecret: secrets.senderData,
+	g.framer = g.newFramer(&g.gc, secrets, st)
+	return nil
+}
+
+// newFramer returns the message protection of an epoch.
+func (g *Group) newFramer(gc *GroupContext, secrets *epochSecrets, st *secretTree) *framer {
+	return &framer{
+		s: g.s, gc: gc, membershipKey: secrets.membership, senderDataSecret: secrets.senderData,
 		tree: st, rand: g.cfg.rand(), paddingBlock: g.cfg.PaddingBlock,
 	}
-	return nil
 }
 
 // retireEpoch moves the current epoch, if any, to the past epochs,
