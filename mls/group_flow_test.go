@@ -220,3 +220,32 @@ func TestGroupLateApplicationMessage(t *testing.T) {
 		}
 	}
 }
+
+func TestInspect(t *testing.T) {
+	for _, public := range []bool{false, true} {
+		cfg := Config{PublicHandshake: public}
+		alice, bob := newTestMember(t, 1, "alice"), newTestMember(t, 1, "bob")
+		var err error
+		alice.g, err = NewGroup(cfg, []byte("g"), alice.kp, alice.priv, alice.sig, nil)
+		must(t, err)
+		pc, err := alice.g.Commit(CommitParams{Add: []*KeyPackage{bob.kp}})
+		must(t, err)
+		info, err := Inspect(pc.Commit)
+		must(t, err)
+		if string(info.GroupID) != "g" || info.Epoch != 0 || info.ContentType != ContentCommit || (info.Sender != nil) != public {
+			t.Fatalf("public=%v: commit info %+v", public, info)
+		}
+		info, err = Inspect(pc.Welcome)
+		must(t, err)
+		if info.WireFormat != WireFormatWelcome || info.CipherSuite != 1 {
+			t.Fatalf("welcome info %+v", info)
+		}
+		kp, _ := marshal(&MLSMessage{WireFormat: WireFormatKeyPackage, KeyPackage: bob.kp})
+		if info, err = Inspect(kp); err != nil || info.CipherSuite != 1 {
+			t.Fatalf("key package info %+v, %v", info, err)
+		}
+	}
+	if _, err := Inspect([]byte{0, 1}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("truncated: %v", err)
+	}
+}

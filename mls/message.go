@@ -427,3 +427,41 @@ func marshalExternalPub(pub HPKEPublicKey) []byte {
 	w.Opaque(pub)
 	return w.b
 }
+
+// MessageInfo is what anyone, the Delivery Service included, can read
+// from an MLSMessage without group secrets.
+type MessageInfo struct {
+	WireFormat  WireFormat
+	GroupID     []byte      // PublicMessage, PrivateMessage, GroupInfo
+	Epoch       uint64      // PublicMessage, PrivateMessage, GroupInfo
+	ContentType ContentType // PublicMessage, PrivateMessage
+	Sender      *Sender     // PublicMessage only; PrivateMessage hides it
+	CipherSuite CipherSuite // Welcome, GroupInfo, KeyPackage
+}
+
+// Inspect parses an MLSMessage strictly and returns its public
+// metadata, for example so that a Delivery Service can order commits by
+// group and epoch. It verifies nothing.
+func Inspect(data []byte) (*MessageInfo, error) {
+	m, err := ParseMLSMessage(data)
+	if err != nil {
+		return nil, err
+	}
+	info := &MessageInfo{WireFormat: m.WireFormat}
+	switch {
+	case m.PublicMessage != nil:
+		c := &m.PublicMessage.Content
+		info.GroupID, info.Epoch, info.ContentType, info.Sender = c.GroupID, c.Epoch, c.ContentType, &c.Sender
+	case m.PrivateMessage != nil:
+		p := m.PrivateMessage
+		info.GroupID, info.Epoch, info.ContentType = p.GroupID, p.Epoch, p.ContentType
+	case m.Welcome != nil:
+		info.CipherSuite = m.Welcome.CipherSuite
+	case m.GroupInfo != nil:
+		gc := &m.GroupInfo.GroupContext
+		info.GroupID, info.Epoch, info.CipherSuite = gc.GroupID, gc.Epoch, gc.CipherSuite
+	case m.KeyPackage != nil:
+		info.CipherSuite = m.KeyPackage.CipherSuite
+	}
+	return info, nil
+}
