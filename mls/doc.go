@@ -130,6 +130,31 @@
 //     GroupInfo is encrypted under a key derived from the joiner secret,
 //     signed by the committer and carries the confirmation tag.
 //
+// # Using a group
+//
+//	kp, kpPriv, _ := mls.NewKeyPackage(mls.KeyPackageParams{...})   // publish kp
+//	g, _ := mls.NewGroup(cfg, groupID, kp, kpPriv, sigKey, nil)      // creator
+//	pc, _ := g.Commit(mls.CommitParams{Add: []*mls.KeyPackage{bobKP}})
+//	// send pc.Commit to the group and pc.Welcome to Bob; once the
+//	// Delivery Service accepts the commit:
+//	g.MergeCommit(pc)
+//	bob, _ := mls.Join(cfg, mls.JoinParams{Welcome: w, KeyPackage: bobKP, ...})
+//	wire, _ := g.Encrypt([]byte("hi"), nil)
+//	rcv, _ := bob.Process(wire) // application, proposal or commit
+//	key, _ := g.Export("sframe", nil, 16)
+//	state, _ := g.MarshalState() // encrypt, store; mls.LoadGroup restores
+//
+// Inspect reads a message's public metadata (group, epoch, content
+// type) without secrets, for the Delivery Service. A Commit is only
+// applied by its author after MergeCommit, so "first commit for an epoch
+// wins" can be decided by the server; the loser drops its PendingCommit
+// and processes the winner. Config.KeepEpochs past epochs keep their
+// application keys for messages sent just before a Commit.
+//
+// Not implemented: external commits (joining from a GroupInfo without a
+// Welcome), ReInit and branching beyond parsing and validating their
+// proposals.
+//
 // # Secrets
 //
 // Secret values are typed (SignaturePrivateKey, HPKEPrivateKey and the
