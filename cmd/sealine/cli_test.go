@@ -247,15 +247,17 @@ func (w *watcher) expect(t *testing.T, re *regexp.Regexp) {
 // wait waits up to 10 s for the watch to exit and returns its exit code.
 func (w *watcher) wait(t *testing.T) (int, string) {
 	t.Helper()
-	for range w.lines { // drain stdout until EOF
-	}
 	done := make(chan error, 1)
-	go func() { done <- w.cmd.Wait() }()
+	go func() {
+		for range w.lines { // drain stdout until EOF, then reap
+		}
+		done <- w.cmd.Wait()
+	}()
 	select {
 	case <-done:
 		return w.cmd.ProcessState.ExitCode(), w.stderr.String()
 	case <-time.After(10 * time.Second):
-		t.Fatal("watch still running 10s after its device was revoked")
+		t.Fatal("watch still running after 10s")
 	}
 	return 0, ""
 }
@@ -346,6 +348,14 @@ func registerLoginRevoke(t *testing.T, serveArgs ...string) {
 		t.Errorf("revoking one's own device printed %q", out)
 	}
 	c.fails("", nil, "not logged in", as(homeC, "devices")...)
+	// Ctrl-C ends a watch cleanly.
+	wb := startWatch(t, as(homeB, "devices", "watch")...)
+	if err := wb.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := wb.wait(t); code != 0 {
+		t.Errorf("watch after SIGINT: exit %d, stderr %q; want 0", code, stderr)
+	}
 	if out := c.ok("", as(homeB, "logout")...); !strings.Contains(out, "logged out") {
 		t.Errorf("logout printed %q", out)
 	}
