@@ -72,9 +72,10 @@ func TestNoServerImports(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
+	const module = "github.com/sealine/sealine/"
 	for _, dep := range strings.Fields(string(out)) {
-		for _, banned := range []string{"/server", "/store", "/internal/"} {
-			if strings.HasPrefix(dep, "github.com/sealine/sealine") && strings.Contains(dep, banned) {
+		for _, banned := range []string{module + "server", module + "store"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
 				t.Errorf("client depends on %s", dep)
 			}
 		}
