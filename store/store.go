@@ -38,6 +38,7 @@ type Store interface {
 	Users
 	Devices
 	Sessions
+	Messaging
 	// Keys returns the key store holding wrapped per-user data keys.
 	Keys() KeyStore
 	// Ping reports whether the backend is reachable and migrated.

@@ -53,10 +53,10 @@ func Run(t *testing.T, open Opener) {
 		{"PingKind", testPingKind},
 		{"Closed", testClosed},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, messagingTests...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
-	for _, tc := range concurrent {
+	for _, tc := range append(concurrent, messagingRaces...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, []store.Store{open(t)}) })
 	}
 }
@@ -71,7 +71,7 @@ type NodesOpener func(t *testing.T, n int) []store.Store
 //
 //	func TestNodes(t *testing.T) { storetest.RunNodes(t, openNodes) }
 func RunNodes(t *testing.T, open NodesOpener) {
-	for _, tc := range concurrent {
+	for _, tc := range append(concurrent, messagingRaces...) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, 3)) })
 	}
 }

@@ -1,0 +1,176 @@
+package storetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/sealine/sealine/store"
+)
+
+// messagingRaces are the race cases of store.Messaging.
+var messagingRaces = []struct {
+	name string
+	fn   func(t *testing.T, nodes []store.Store)
+}{
+	{"ConcurrentClaims", testConcurrentClaims},
+	{"ConcurrentCommits", testConcurrentCommits},
+	{"ConcurrentSends", testConcurrentSends},
+	{"ConcurrentKeyPackageUploads", testConcurrentKeyPackageUploads},
+	{"ConcurrentBlobQuota", testConcurrentBlobQuota},
+}
+
+// testConcurrentClaims: 30 parallel claims of 20 one-time packages; each
+// one-time package is returned exactly once, the rest get the last resort.
+func testConcurrentClaims(t *testing.T, nodes []store.Store) {
+	const packages, claims = 20, 30
+	a := newAccount("claimed")
+	mustCreate(t, nodes[0], a)
+	var kps []store.KeyPackage
+	for i := range packages {
+		kps = append(kps, kp(a, fmt.Sprint(i), i))
+	}
+	last := kp(a, "last", 99)
+	_, err := nodes[0].AddKeyPackages(t.Context(), kps, &last, 100)
+	wantNoErr(t, "AddKeyPackages", err)
+	got := make([]store.KeyPackage, claims)
+	errs := parallel(claims, func(i int) error {
+		var err error
+		got[i], err = on(nodes, i).ClaimKeyPackage(t.Context(), a.d.ID)
+		return err
+	})
+	seen := map[string]int{}
+	lastResorts := 0
+	for i, err := range errs {
+		wantNoErr(t, "ClaimKeyPackage", err)
+		if got[i].LastResort {
+			lastResorts++
+			continue
+		}
+		seen[string(got[i].Data)]++
+	}
+	if len(seen) != packages || lastResorts != claims-packages {
+		t.Fatalf("%d distinct one-time packages, %d last resorts; want %d and %d", len(seen), lastResorts, packages, claims-packages)
+	}
+	for data, n := range seen {
+		if n != 1 {
+			t.Errorf("%s claimed %d times", data, n)
+		}
+	}
+}
+
+// testConcurrentCommits: ten members commit for the same epoch at once;
+// exactly one wins, the others get ErrStaleEpoch, and only the winner's
+// commit is queued.
+func testConcurrentCommits(t *testing.T, nodes []store.Store) {
+	const n = 10
+	s := nodes[0]
+	r := newRoom(t, s, "commits")
+	errs := parallel(n, func(i int) error {
+		p := r.commit(fmt.Sprint(i), 1)
+		if i%2 == 1 {
+			p.SenderDeviceID, p.SenderUserID = r.b.d.ID, r.b.u.ID
+		}
+		res, err := on(nodes, i).Post(t.Context(), []store.Post{p})
+		if err != nil {
+			return err
+		}
+		return res[0].Err
+	})
+	ok, stale := count(errs, store.ErrStaleEpoch)
+	if ok != 1 || stale != n-1 {
+		t.Fatalf("%d won, %d stale; want 1 and %d: %v", ok, stale, n-1, errs)
+	}
+	c, err := s.Conversation(t.Context(), r.conv.ID)
+	wantNoErr(t, "Conversation", err)
+	if c.Epoch != 2 {
+		t.Errorf("epoch = %d, want 2", c.Epoch)
+	}
+	want := fmt.Sprintf("commit-%d", slices.Index(errs, nil))
+	for _, d := range r.member {
+		env := queue(t, s, d)
+		commits := 0
+		for _, e := range env {
+			if e.Kind == store.EnvelopeCommit && e.Epoch == 1 {
+				commits++
+				if string(e.Payload) != want {
+					t.Errorf("%s got %s, want the winner's %s", d, e.Payload, want)
+				}
+			}
+		}
+		if commits != 1 {
+			t.Errorf("%s got %d commits for epoch 1, want 1", d, commits)
+		}
+	}
+}
+
+// testConcurrentSends: 40 parallel sends from two devices; every other
+// member's queue gets cursors strictly increasing without gaps.
+func testConcurrentSends(t *testing.T, nodes []store.Store) {
+	const n = 40
+	r := newRoom(t, nodes[0], "sends")
+	errs := parallel(n, func(i int) error {
+		p := r.send(fmt.Sprint(i), 1)
+		if i%2 == 1 {
+			p.SenderDeviceID, p.SenderUserID = r.b.d.ID, r.b.u.ID
+		}
+		res, err := on(nodes, i).Post(t.Context(), []store.Post{p})
+		if err != nil {
+			return err
+		}
+		return res[0].Err
+	})
+	for _, err := range errs {
+		wantNoErr(t, "Post", err)
+	}
+	for d, want := range map[string]int{r.a2.ID: n + 1, r.b.d.ID: n/2 + 1, r.a.d.ID: n/2 + 1} {
+		env := queue(t, nodes[0], d)
+		if len(env) != want {
+			t.Fatalf("%s has %d envelopes, want %d", d, len(env), want)
+		}
+		for i, e := range env {
+			if e.Cursor != uint64(i+1) {
+				t.Fatalf("%s cursors: envelope %d has cursor %d, want %d", d, i, e.Cursor, i+1)
+			}
+		}
+	}
+}
+
+// testConcurrentKeyPackageUploads: ten uploads of 3 race for a bound of
+// 10; exactly three land, and the count is exact.
+func testConcurrentKeyPackageUploads(t *testing.T, nodes []store.Store) {
+	const n, max = 10, 10
+	a := newAccount("uploader")
+	mustCreate(t, nodes[0], a)
+	errs := parallel(n, func(i int) error {
+		batch := []store.KeyPackage{kp(a, fmt.Sprint(i, "a"), i), kp(a, fmt.Sprint(i, "b"), i), kp(a, fmt.Sprint(i, "c"), i)}
+		_, err := on(nodes, i).AddKeyPackages(t.Context(), batch, nil, max)
+		return err
+	})
+	ok, quota := count(errs, store.ErrQuota)
+	if ok != 3 || quota != n-3 {
+		t.Fatalf("%d uploads landed, %d refused; want 3 and %d: %v", ok, quota, n-3, errs)
+	}
+	avail, _, err := nodes[0].KeyPackageCount(t.Context(), a.d.ID)
+	if err != nil || avail != 9 {
+		t.Errorf("KeyPackageCount = %d, %v; want 9", avail, err)
+	}
+}
+
+// testConcurrentBlobQuota: ten blobs of 300 bytes race for a 1000-byte
+// quota; exactly three are recorded.
+func testConcurrentBlobQuota(t *testing.T, nodes []store.Store) {
+	const n = 10
+	r := newRoom(t, nodes[0], "quota")
+	errs := parallel(n, func(i int) error {
+		b := store.Blob{ID: fmt.Sprint("b-", i), ConversationID: r.conv.ID, UserID: r.a.u.ID, Size: 300, CreatedAt: t0}
+		return on(nodes, i).AddBlob(t.Context(), b, 1000)
+	})
+	ok, quota := count(errs, store.ErrQuota)
+	if ok != 3 || quota != n-3 {
+		t.Fatalf("%d blobs recorded, %d refused; want 3 and %d: %v", ok, quota, n-3, errs)
+	}
+	if used, err := nodes[0].BlobUsage(t.Context(), r.a.u.ID); err != nil || used != 900 {
+		t.Errorf("BlobUsage = %d, %v; want 900", used, err)
+	}
+}
