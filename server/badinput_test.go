@@ -221,3 +221,37 @@ func TestBadSessions(t *testing.T) {
 		wantErr(t, ping(ctx, e, s.GetToken()), connect.CodeUnauthenticated, "session_invalid")
 	})
 }
+
+// TestConcurrentLockout: parallel wrong passwords lock the account exactly
+// as sequential ones do; every answer is bad_credentials or locked_out.
+func TestConcurrentLockout(t *testing.T) {
+	eachBackend(t, concurrentLockout)
+}
+
+func concurrentLockout(t *testing.T, e *testenv.Env) {
+	ctx := context.Background()
+	e.Register(t, "victor", "correct horse battery", "", "laptop")
+	login := func(pw string) error {
+		_, err := e.Accounts().Login(ctx, connect.NewRequest(&sealinev1.LoginRequest{Username: "victor", Password: pw, Device: testenv.NewDevice("x")}))
+		return err
+	}
+	errs := make(chan error, 12)
+	for range cap(errs) {
+		go func() { errs <- login("wrong password") }()
+	}
+	locked := 0
+	for range cap(errs) {
+		err := <-errs
+		switch testenv.Reason(err) {
+		case "locked_out":
+			locked++
+		case "bad_credentials":
+		default:
+			t.Errorf("unexpected %v", err)
+		}
+	}
+	if locked == 0 {
+		t.Fatal("12 parallel failures did not lock the account")
+	}
+	wantErr(t, login("correct horse battery"), connect.CodeResourceExhausted, "locked_out")
+}

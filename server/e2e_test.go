@@ -14,6 +14,13 @@ import (
 	"github.com/sealine/sealine/server"
 )
 
+// eachBackend runs f on a server with SQLite and one with PostgreSQL (the
+// latter skipped unless SEALINE_TEST_POSTGRES is set).
+func eachBackend(t *testing.T, f func(*testing.T, *testenv.Env)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, testenv.New(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, testenv.New(t, testenv.WithPostgres(t))) })
+}
+
 func ping(ctx context.Context, e *testenv.Env, token string) error {
 	_, err := e.Devices(token).Ping(ctx, connect.NewRequest(&sealinev1.PingRequest{}))
 	return err
@@ -30,12 +37,7 @@ func wantErr(t *testing.T, err error, code connect.Code, reason string) {
 // revoke the first device from the second; the revoked token is refused at
 // once and the first device's open WatchDevices stream ends at once.
 func TestRevokeDeviceEndToEnd(t *testing.T) {
-	revokeEndToEnd(t, testenv.New(t))
-}
-
-// TestRevokeDeviceEndToEndPostgres runs the same on PostgreSQL.
-func TestRevokeDeviceEndToEndPostgres(t *testing.T) {
-	revokeEndToEnd(t, testenv.New(t, testenv.WithPostgres(t)))
+	eachBackend(t, revokeEndToEnd)
 }
 
 func revokeEndToEnd(t *testing.T, e *testenv.Env) {
@@ -84,9 +86,12 @@ func revokeEndToEnd(t *testing.T, e *testenv.Env) {
 
 // TestWatchDevicesEvents: a watching device sees a new login and a revoke.
 func TestWatchDevicesEvents(t *testing.T) {
+	eachBackend(t, watchDevicesEvents)
+}
+
+func watchDevicesEvents(t *testing.T, e *testenv.Env) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e := testenv.New(t)
 	first := e.Register(t, "bob", "correct horse battery", "", "laptop")
 	stream, err := e.Devices(first.GetToken()).WatchDevices(ctx, connect.NewRequest(&sealinev1.WatchDevicesRequest{}))
 	if err != nil {
@@ -109,8 +114,11 @@ func TestWatchDevicesEvents(t *testing.T) {
 
 // TestChangePassword revokes the other devices and keeps the caller's.
 func TestChangePassword(t *testing.T) {
+	eachBackend(t, changePassword)
+}
+
+func changePassword(t *testing.T, e *testenv.Env) {
 	ctx := context.Background()
-	e := testenv.New(t)
 	first := e.Register(t, "carol", "old password 1", "", "laptop")
 	second := e.Login(t, "carol", "old password 1", "phone")
 	_, err := e.AccountsAs(first.GetToken()).ChangePassword(ctx, connect.NewRequest(&sealinev1.ChangePasswordRequest{CurrentPassword: "wrong one!", NewPassword: "new password 2"}))
@@ -207,8 +215,11 @@ func TestRevokeOtherAccountsDevice(t *testing.T) {
 
 // TestLastSeen: authenticated calls move last_seen_at, at most once a minute.
 func TestLastSeen(t *testing.T) {
+	eachBackend(t, lastSeen)
+}
+
+func lastSeen(t *testing.T, e *testenv.Env) {
 	ctx := context.Background()
-	e := testenv.New(t)
 	s := e.Register(t, "peggy", "correct horse battery", "", "laptop")
 	lastSeen := func() time.Time {
 		resp, err := e.Devices(s.GetToken()).ListDevices(ctx, connect.NewRequest(&sealinev1.ListDevicesRequest{}))
