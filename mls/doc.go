@@ -151,9 +151,10 @@
 // and processes the winner. Config.KeepEpochs past epochs keep their
 // application keys for messages sent just before a Commit.
 //
-// Not implemented: external commits (joining from a GroupInfo without a
-// Welcome), ReInit and branching beyond parsing and validating their
-// proposals.
+// JoinExternal joins from a GroupInfo with an external Commit (also to
+// resync after losing state); members accept those only with
+// Config.AllowExternalCommits. Not implemented: ReInit and branching
+// beyond parsing and validating their proposals.
 //
 // # Secrets
 //

@@ -81,6 +81,10 @@ type Config struct {
 	// decrypted; zero means DefaultKeepEpochs, negative means none.
 	// Keeping them delays forward secrecy for those keys.
 	KeepEpochs int
+	// AllowExternalCommits accepts external commits (RFC 9420, Section
+	// 12.4.3.2): anyone holding a GroupInfo and a credential the
+	// application accepts can then join. Off by default.
+	AllowExternalCommits bool
 	// PublicHandshake sends proposals and commits as PublicMessages, so
 	// that the Delivery Service can verify them; by default they are
 	// PrivateMessages.

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"slices"
 )
 
 // Receiving handshake messages (RFC 9420, Sections 6 and 12.4.2).
@@ -92,6 +93,8 @@ func (g *Group) senderKey(c *FramedContent) (SignaturePublicKey, error) {
 	case s.Type == SenderNewMemberProposal && c.ContentType == ContentProposal &&
 		c.Proposal.Type == ProposalAdd:
 		return c.Proposal.KeyPackage.LeafNode.SignatureKey, nil
+	case s.Type == SenderNewMemberCommit && c.ContentType == ContentCommit && c.Commit.Path != nil:
+		return c.Commit.Path.LeafNode.SignatureKey, nil
 	}
 	return nil, fmt.Errorf("%w: sender type %d for content type %d", ErrUnknownSender, c.Sender.Type, c.ContentType)
 }
@@ -99,7 +102,8 @@ func (g *Group) senderKey(c *FramedContent) (SignaturePublicKey, error) {
 // processCommit applies a verified Commit from another member.
 func (g *Group) processCommit(ac *AuthenticatedContent) (*CommitInfo, error) {
 	c, committer := ac.Content.Commit, ac.Content.Sender
-	if committer.Type != SenderMember || LeafIndex(committer.Index) == g.LeafIndex() {
+	external := committer.Type == SenderNewMemberCommit
+	if !external && (committer.Type != SenderMember || LeafIndex(committer.Index) == g.LeafIndex()) {
 		return nil, fmt.Errorf("%w: commit from sender %d/%d", ErrInvalidContent, committer.Type, committer.Index)
 	}
 	list, err := g.resolveProposals(c, committer)
@@ -116,12 +120,21 @@ func (g *Group) processCommit(ac *AuthenticatedContent) (*CommitInfo, error) {
 	if pv.pathRequired && c.Path == nil {
 		return nil, fmt.Errorf("%w: commit needs a path", ErrInvalidProposal)
 	}
+	sender := LeafIndex(committer.Index)
+	if external {
+		if sender, err = g.externalSender(c, pv, list); err != nil {
+			return nil, err
+		}
+	}
 	info := &CommitInfo{Epoch: g.gc.Epoch + 1, Added: pv.added, Removed: pv.removed, ReInit: pv.reinit}
+	if external {
+		info.Added = append(slices.Clone(info.Added), sender)
+	}
 	if pv.tree.Leaf(g.LeafIndex()) == nil || !bytes.Equal(pv.tree.Leaf(g.LeafIndex()).SignatureKey, g.sigKey.PublicKey()) {
 		g.removed, info.RemovedSelf = true, true
 		return info, nil
 	}
-	priv, commitSecret, err := g.mergePath(pv, LeafIndex(committer.Index), c.Path, list)
+	priv, commitSecret, err := g.mergePath(pv, sender, c.Path, list)
 	if err != nil {
 		return nil, err
 	}
