@@ -12,8 +12,12 @@ import (
 
 // BenchmarkPing measures an authenticated no-op RPC through the whole
 // stack: TLS 1.3, HTTP/2, Connect, bearer session lookup in SQLite.
-func BenchmarkPing(b *testing.B) {
-	e := testenv.New(b)
+func BenchmarkPing(b *testing.B) { benchPing(b, testenv.New(b)) }
+
+// BenchmarkPingPostgres is the same with the session in PostgreSQL.
+func BenchmarkPingPostgres(b *testing.B) { benchPing(b, testenv.New(b, testenv.WithPostgres(b))) }
+
+func benchPing(b *testing.B, e *testenv.Env) {
 	s := e.Register(b, "bench", "correct horse battery", "", "laptop")
 	client := e.Devices(s.GetToken())
 	ctx := context.Background()
