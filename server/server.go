@@ -210,12 +210,20 @@ func (s *Server) shutdown() error {
 			err = s.http.Close()
 		}
 		if s.metricSv != nil {
-			err = errors.Join(err, s.metricSv.Shutdown(ctx))
+			err = errors.Join(err, s.metricSv.Shutdown(ctx), closeListener(s.metricLn))
 		}
-		err = errors.Join(err, s.store.Close())
+		// Serve closes its listener, but Close without Run must do it.
+		err = errors.Join(err, closeListener(s.ln), s.store.Close())
 		s.log.Info("stopped")
 	})
 	return err
+}
+
+func closeListener(ln net.Listener) error {
+	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // URL is the API's base URL, e.g. https://127.0.0.1:8443.

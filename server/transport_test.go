@@ -219,3 +219,28 @@ func TestStartLineAndCert(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWithoutRun releases the port and the store.
+func TestCloseWithoutRun(t *testing.T) {
+	dir := t.TempDir()
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: dir, PasswordParams: testenv.CheapPassword()}
+	s, err := server.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(s.URL(), "https://")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port still held after Close: %v", err)
+	}
+	ln.Close()
+	cfg.Addr = addr
+	s2, err := server.New(context.Background(), cfg) // the store reopens too
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+}
