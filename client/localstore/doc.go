@@ -31,11 +31,11 @@
 //	meta          key -> value (schema version, key source, KDF salt and
 //	              parameters, key check value, the delivery cursor)
 //	groups        one row per conversation: MLS group id, kind, peer user,
-//	              epoch, own send sequence; sealed: name, MLS state
+//	              epoch, own send counters; sealed: name, MLS state
 //	key_packages  KeyPackage reference -> sealed private keys
 //	messages      (conversation, message id) -> sender, times, kind;
 //	              sealed: body
-//	senders       (conversation, sender device) -> highest sequence seen
+//	senders       (conversation, sender device) -> epoch, highest sequence seen
 //	              and the sequences still missing (for replay and gap
 //	              detection)
 //	users         user id <-> username learned from key package claims

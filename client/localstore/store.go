@@ -285,7 +285,8 @@ const schema = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
   conv_id TEXT PRIMARY KEY, group_id BLOB NOT NULL, direct INTEGER NOT NULL,
-  peer TEXT NOT NULL, epoch INTEGER NOT NULL, send_seq INTEGER NOT NULL,
+  peer TEXT NOT NULL, epoch INTEGER NOT NULL, send_epoch INTEGER NOT NULL, send_seq INTEGER NOT NULL,
+  prev_epoch INTEGER NOT NULL, prev_count INTEGER NOT NULL,
   name BLOB NOT NULL, state BLOB NOT NULL, updated INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS key_packages (
   ref BLOB PRIMARY KEY, last_resort INTEGER NOT NULL, private BLOB NOT NULL,
@@ -297,7 +298,7 @@ CREATE TABLE IF NOT EXISTS messages (
   PRIMARY KEY (conv_id, msg_id));
 CREATE INDEX IF NOT EXISTS messages_time ON messages (conv_id, received_at);
 CREATE TABLE IF NOT EXISTS senders (
-  conv_id TEXT NOT NULL, sender TEXT NOT NULL, highest INTEGER NOT NULL,
+  conv_id TEXT NOT NULL, sender TEXT NOT NULL, epoch INTEGER NOT NULL, highest INTEGER NOT NULL,
   missing BLOB NOT NULL, PRIMARY KEY (conv_id, sender));
 CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS users_name ON users (username);

@@ -68,10 +68,13 @@ type Group struct {
 	Direct  bool
 	Peer    string // the other user of a direct conversation
 	Epoch   uint64
-	SendSeq uint64 // last sequence number this device sent
-	Name    string // sealed
-	State   []byte // sealed serialized MLS state; may be empty
-	Updated time.Time
+	// The device's own send counters: SendSeq messages sent in SendEpoch,
+	// and PrevCount in PrevEpoch, the last earlier epoch it sent in.
+	SendEpoch, SendSeq   uint64
+	PrevEpoch, PrevCount uint64
+	Name                 string // sealed
+	State                []byte // sealed serialized MLS state; may be empty
+	Updated              time.Time
 }
 
 // PutGroup inserts or replaces a conversation's state.
@@ -84,25 +87,29 @@ func (tx *Tx) PutGroup(g Group) error {
 	if err != nil {
 		return err
 	}
-	return tx.exec(`INSERT INTO groups (conv_id, group_id, direct, peer, epoch, send_seq, name, state, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv_id) DO UPDATE SET
+	return tx.exec(`INSERT INTO groups (`+groupCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv_id) DO UPDATE SET
 		group_id = excluded.group_id, direct = excluded.direct, peer = excluded.peer, epoch = excluded.epoch,
-		send_seq = excluded.send_seq, name = excluded.name, state = excluded.state, updated = excluded.updated`,
-		g.ConvID, g.GroupID, g.Direct, g.Peer, int64(g.Epoch), int64(g.SendSeq), name, state, tx.s.now().UnixMilli())
+		send_epoch = excluded.send_epoch, send_seq = excluded.send_seq, prev_epoch = excluded.prev_epoch,
+		prev_count = excluded.prev_count, name = excluded.name, state = excluded.state, updated = excluded.updated`,
+		g.ConvID, g.GroupID, g.Direct, g.Peer, int64(g.Epoch), int64(g.SendEpoch), int64(g.SendSeq),
+		int64(g.PrevEpoch), int64(g.PrevCount), name, state, tx.s.now().UnixMilli())
 }
 
-const groupCols = `conv_id, group_id, direct, peer, epoch, send_seq, name, state, updated`
+const groupCols = `conv_id, group_id, direct, peer, epoch, send_epoch, send_seq, prev_epoch, prev_count, name, state, updated`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func (tx *Tx) scanGroup(r scanner) (Group, error) {
 	var g Group
-	var epoch, seq, updated int64
+	var epoch, sendEpoch, seq, prevEpoch, prevCount, updated int64
 	var name, state []byte
-	if err := r.Scan(&g.ConvID, &g.GroupID, &g.Direct, &g.Peer, &epoch, &seq, &name, &state, &updated); err != nil {
+	if err := r.Scan(&g.ConvID, &g.GroupID, &g.Direct, &g.Peer, &epoch, &sendEpoch, &seq, &prevEpoch, &prevCount,
+		&name, &state, &updated); err != nil {
 		return g, notFound(err)
 	}
-	g.Epoch, g.SendSeq, g.Updated = uint64(epoch), uint64(seq), time.UnixMilli(updated)
+	g.Epoch, g.SendEpoch, g.SendSeq, g.Updated = uint64(epoch), uint64(sendEpoch), uint64(seq), time.UnixMilli(updated)
+	g.PrevEpoch, g.PrevCount = uint64(prevEpoch), uint64(prevCount)
 	n, err := tx.s.key.open(name, "groups", g.ConvID, "name")
 	if err != nil {
 		return g, err
@@ -254,6 +261,7 @@ func (tx *Tx) Messages(convID string, limit int) ([]Message, error) {
 
 // SenderState tracks one sender's sequence numbers in a conversation.
 type SenderState struct {
+	Epoch   uint64 // the epoch Highest and Missing refer to
 	Highest uint64
 	// Missing are sequence numbers below Highest not yet received, with
 	// the time each was first noticed missing.
@@ -263,17 +271,17 @@ type SenderState struct {
 // Sender returns a sender's state (zero if never seen).
 func (tx *Tx) Sender(convID, sender string) (SenderState, error) {
 	st := SenderState{Missing: map[uint64]time.Time{}}
-	var highest int64
+	var epoch, highest int64
 	var missing []byte
-	err := tx.tx.QueryRow(`SELECT highest, missing FROM senders WHERE conv_id = ? AND sender = ?`, convID, sender).
-		Scan(&highest, &missing)
+	err := tx.tx.QueryRow(`SELECT epoch, highest, missing FROM senders WHERE conv_id = ? AND sender = ?`, convID, sender).
+		Scan(&epoch, &highest, &missing)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("localstore: %w", err)
 	}
-	st.Highest = uint64(highest)
+	st.Epoch, st.Highest = uint64(epoch), uint64(highest)
 	for ; len(missing) >= 16; missing = missing[16:] {
 		st.Missing[binary.BigEndian.Uint64(missing)] = time.UnixMilli(int64(binary.BigEndian.Uint64(missing[8:])))
 	}
@@ -290,9 +298,9 @@ func (tx *Tx) PutSender(convID, sender string, st SenderState) error {
 	if missing == nil {
 		missing = []byte{}
 	}
-	return tx.exec(`INSERT INTO senders (conv_id, sender, highest, missing) VALUES (?, ?, ?, ?)
-		ON CONFLICT (conv_id, sender) DO UPDATE SET highest = excluded.highest, missing = excluded.missing`,
-		convID, sender, int64(st.Highest), missing)
+	return tx.exec(`INSERT INTO senders (conv_id, sender, epoch, highest, missing) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (conv_id, sender) DO UPDATE SET epoch = excluded.epoch, highest = excluded.highest,
+		missing = excluded.missing`, convID, sender, int64(st.Epoch), int64(st.Highest), missing)
 }
 
 // PutUser remembers a user's username.
