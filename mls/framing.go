@@ -215,7 +215,7 @@ func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, erro
 	}
 	sd.generation = kn.generation
 	m := &PrivateMessage{GroupID: c.GroupID, Epoch: c.Epoch, ContentType: c.ContentType, AuthenticatedData: c.AuthenticatedData}
-	if m.Ciphertext, err = f.seal(kn.key, guardNonce(kn.nonce, sd.reuseGuard), privateAAD(m, true), plaintext); err != nil {
+	if m.Ciphertext, err = f.sealInPlace(kn.key, guardNonce(kn.nonce, sd.reuseGuard), privateAAD(m, true), plaintext); err != nil {
 		return nil, err
 	}
 	if m.EncryptedSenderData, err = f.sealSenderData(m, &sd); err != nil {
@@ -226,7 +226,7 @@ func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, erro
 
 // privateContent encodes PrivateMessageContent with zero padding.
 func (f *framer) privateContent(ac *AuthenticatedContent) ([]byte, error) {
-	w := writer{b: make([]byte, 0, ac.Content.sizeHint()+len(ac.Auth.Signature)+f.paddingBlock+64)}
+	w := writer{b: make([]byte, 0, ac.Content.sizeHint()+len(ac.Auth.Signature)+f.paddingBlock+80)}
 	ac.Content.encodeBody(&w)
 	ac.Auth.encode(&w, ac.Content.ContentType)
 	if f.paddingBlock > 0 {
@@ -248,6 +248,16 @@ func (f *framer) seal(key, nonce, aad, plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	return aead.Seal(nil, nonce, plaintext, aad), nil
+}
+
+// sealInPlace encrypts plaintext over itself; it must have room for the
+// tag in its capacity to avoid a copy.
+func (f *framer) sealInPlace(key, nonce, aad, plaintext []byte) ([]byte, error) {
+	aead, err := f.s.aead(key)
+	if err != nil {
+		return nil, err
+	}
+	return aead.Seal(plaintext[:0], nonce, plaintext, aad), nil
 }
 
 func (f *framer) open(key, nonce, aad, ciphertext []byte) ([]byte, error) {

@@ -275,7 +275,9 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
-	return marshal(&MLSMessage{WireFormat: WireFormatPrivateMessage, PrivateMessage: m})
+	w := writer{b: make([]byte, 0, len(m.Ciphertext)+len(m.EncryptedSenderData)+len(m.GroupID)+len(m.AuthenticatedData)+32)}
+	(&MLSMessage{WireFormat: WireFormatPrivateMessage, PrivateMessage: m}).encode(&w)
+	return w.Bytes()
 }
 
 // unprotectApplication decrypts an application PrivateMessage of the

@@ -212,6 +212,31 @@ func (s *suite) aead(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
+// labeledMessage builds the same encoding as labeledContent for content
+// that fill writes, in one buffer: fill writes after a reserved prefix
+// and the label and length header are put right before it, so large
+// contents are not copied again.
+func labeledMessage(label string, sizeHint int, fill func(w *writer)) ([]byte, error) {
+	const reserve = 64
+	w := writer{b: make([]byte, reserve, reserve+sizeHint)}
+	fill(&w)
+	if w.err != nil {
+		return nil, w.err
+	}
+	var h writer
+	h.Opaque([]byte(labelPrefix + label))
+	h.Varint(uint64(len(w.b) - reserve))
+	if h.err != nil {
+		return nil, h.err
+	}
+	if len(h.b) > reserve {
+		return labeledContent(label, w.b[reserve:]), nil
+	}
+	start := reserve - len(h.b)
+	copy(w.b[start:], h.b)
+	return w.b[start:], nil
+}
+
 // labeledContent encodes struct { opaque label<V>; opaque content<V>; },
 // the shape of SignContent and EncryptContext.
 func labeledContent(label string, content []byte) []byte {

@@ -186,36 +186,41 @@ func (a *AuthenticatedContent) Marshal() ([]byte, error) { return marshal(a) }
 // new-member-commit senders and ignored otherwise.
 func (a *AuthenticatedContent) tbs(gc *GroupContext) ([]byte, error) {
 	w := writer{b: make([]byte, 0, a.Content.sizeHint()+256)}
-	w.Uint16(uint16(ProtocolVersionMLS10))
-	w.Uint16(uint16(a.WireFormat))
-	a.Content.encode(&w)
-	switch a.Content.Sender.Type {
-	case SenderMember, SenderNewMemberCommit:
-		if gc == nil {
-			return nil, fmt.Errorf("%w: member content needs a group context", ErrMalformed)
-		}
-		gc.encode(&w)
-	}
+	a.encodeTBS(&w, gc)
 	return w.Bytes()
 }
 
-// sign sets the signature: SignWithLabel(., "FramedContentTBS", tbs).
+func (a *AuthenticatedContent) encodeTBS(w *writer, gc *GroupContext) {
+	w.Uint16(uint16(ProtocolVersionMLS10))
+	w.Uint16(uint16(a.WireFormat))
+	a.Content.encode(w)
+	switch a.Content.Sender.Type {
+	case SenderMember, SenderNewMemberCommit:
+		if gc == nil {
+			w.fail(fmt.Errorf("%w: member content needs a group context", ErrMalformed))
+			return
+		}
+		gc.encode(w)
+	}
+}
+
+// signContent sets the signature: SignWithLabel(., "FramedContentTBS", tbs).
 func (s *suite) signContent(a *AuthenticatedContent, gc *GroupContext, k *SignaturePrivateKey) error {
-	tbs, err := a.tbs(gc)
+	msg, err := labeledMessage("FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
 	if err != nil {
 		return err
 	}
-	a.Auth.Signature, err = s.signWithLabel(k, "FramedContentTBS", tbs)
+	a.Auth.Signature, err = s.sign(k, msg)
 	return err
 }
 
 // verifyContent checks the content's signature under pub.
 func (s *suite) verifyContent(a *AuthenticatedContent, gc *GroupContext, pub []byte) error {
-	tbs, err := a.tbs(gc)
+	msg, err := labeledMessage("FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
 	if err != nil {
 		return err
 	}
-	return s.verifyWithLabel(pub, "FramedContentTBS", tbs, a.Auth.Signature)
+	return s.verify(pub, msg, a.Auth.Signature)
 }
 
 // proposalRef is MakeProposalRef over the AuthenticatedContent carrying
