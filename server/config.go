@@ -78,6 +78,8 @@ type Config struct {
 	WatchPoll time.Duration
 	// ShutdownTimeout bounds the graceful shutdown; 0 = 10 seconds.
 	ShutdownTimeout time.Duration
+	// Messaging bounds key packages, queues and blobs (see MessagingConfig).
+	Messaging MessagingConfig
 }
 
 // DefaultDataDir returns $XDG_DATA_HOME/sealine, or ~/.local/share/sealine.

@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(sealinev1connect.NewAccountServiceHandler(accountService{s}, opts...))
 	mux.Handle(sealinev1connect.NewDeviceServiceHandler(deviceService{s}, opts...))
+	s.messagingRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }

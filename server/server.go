@@ -62,6 +62,8 @@ type Server struct {
 	metricLn net.Listener
 	metricSv *http.Server
 
+	msg *messaging // key packages, conversations, queues, blobs
+
 	stopping chan struct{} // closed when shutdown begins: streams end
 	stopOnce sync.Once
 }
@@ -119,7 +121,11 @@ func newServer(cfg Config, st store.Store, keys *pii.Keyring, cert tls.Certifica
 		certFP:   fingerprint(cert),
 		stopping: make(chan struct{}),
 	}
+	if err := s.startMessaging(); err != nil {
+		return nil, err
+	}
 	if err := s.listen(cert); err != nil {
+		s.stopMessaging()
 		return nil, err
 	}
 	return s, nil

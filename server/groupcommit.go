@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/sealine/sealine/store"
+)
+
+// Group commit. One writer goroutine takes every pending post (send,
+// commit, proposal), stores as many as are waiting (up to max) in one
+// transaction through store.Queues.Post, and only then answers each
+// caller. With SQLite that turns one fsync per message into one per batch;
+// each post still succeeds or fails on its own (savepoints). Callers hand
+// their post over an unbuffered channel, so a batch is exactly the posts
+// whose callers were waiting while the previous batch was being written.
+//
+// After each batch the writer sends a hint for every recipient device
+// through the Notifier; the streams then re-read the store.
+
+// errShuttingDown: the writer stopped before taking the post.
+var errShuttingDown = errors.New("server: shutting down")
+
+// batchTimeout bounds one batch transaction.
+const batchTimeout = 30 * time.Second
+
+type committer struct {
+	store  store.Queues
+	notify Notifier
+	max    int
+	log    *slog.Logger
+	in     chan *pending
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// pending is one caller's post and, once done is closed, its result.
+type pending struct {
+	post store.Post
+	res  store.PostResult
+	done chan struct{}
+}
+
+func newCommitter(st store.Queues, n Notifier, max int, log *slog.Logger) *committer {
+	c := &committer{
+		store: st, notify: n, max: max, log: log,
+		in: make(chan *pending), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// submit hands p to the writer and waits until its batch committed (or
+// failed). It does not give up when ctx ends: once taken, the post may be
+// durable, and the caller must learn which.
+func (c *committer) submit(ctx context.Context, p store.Post) (store.PostResult, error) {
+	pd := &pending{post: p, done: make(chan struct{})}
+	select {
+	case c.in <- pd:
+	case <-c.stop:
+		return store.PostResult{}, errShuttingDown
+	case <-ctx.Done():
+		return store.PostResult{}, ctx.Err()
+	}
+	<-pd.done
+	return pd.res, pd.res.Err
+}
+
+// close stops taking posts, writes those already taken and waits.
+func (c *committer) close() {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	for {
+		select {
+		case p := <-c.in:
+			c.flush(c.collect(p))
+		case <-c.stop:
+			c.drain()
+			return
+		}
+	}
+}
+
+// collect adds every post already waiting, up to max.
+func (c *committer) collect(first *pending) []*pending {
+	batch := []*pending{first}
+	for len(batch) < c.max {
+		select {
+		case p := <-c.in:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain writes posts whose callers are still handing them over.
+func (c *committer) drain() {
+	for {
+		select {
+		case p := <-c.in:
+			c.flush(c.collect(p))
+		default:
+			return
+		}
+	}
+}
+
+// flush stores a batch and answers its callers. If the batch transaction
+// fails as a whole, or a post fails with an error that is not its own
+// outcome (a PostgreSQL deadlock between nodes' batches, say), that post
+// is retried alone.
+func (c *committer) flush(batch []*pending) {
+	posts := make([]store.Post, len(batch))
+	for i, p := range batch {
+		posts[i] = p.post
+	}
+	results, err := c.post(posts)
+	for i, p := range batch {
+		if err != nil || !outcome(results[i].Err) {
+			alone, err := c.post(posts[i : i+1])
+			results = ensure(results, len(batch))
+			results[i] = store.PostResult{Err: err}
+			if err == nil {
+				results[i] = alone[0]
+			}
+		}
+		p.res = results[i]
+	}
+	for _, p := range batch {
+		close(p.done)
+	}
+	c.hint(results)
+}
+
+func (c *committer) post(posts []store.Post) ([]store.PostResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	return c.store.Post(ctx, posts)
+}
+
+// ensure returns results, or n empty results when it is nil.
+func ensure(results []store.PostResult, n int) []store.PostResult {
+	if results == nil {
+		return make([]store.PostResult, n)
+	}
+	return results
+}
+
+// outcome reports whether err is nil or a post's own refusal.
+func outcome(err error) bool {
+	for _, want := range []error{store.ErrNotMember, store.ErrStaleEpoch, store.ErrQueueFull,
+		store.ErrGroupMismatch, store.ErrNoDevice} {
+		if errors.Is(err, want) {
+			return true
+		}
+	}
+	return err == nil
+}
+
+// hint wakes the recipients of every stored post.
+func (c *committer) hint(results []store.PostResult) {
+	for _, r := range results {
+		if r.Err != nil || r.Duplicate {
+			continue
+		}
+		for _, d := range r.Recipients {
+			c.notify.Notify(deviceKey(d))
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+	"github.com/sealine/sealine/mls"
+	"github.com/sealine/sealine/store"
+)
+
+// messageService implements sealinev1connect.MessageServiceHandler.
+type messageService struct{ s *Server }
+
+// Send stores an application message for every other member device and
+// answers once its group-commit batch is durable.
+func (ms messageService) Send(ctx context.Context, req *connect.Request[sealinev1.SendRequest]) (*connect.Response[sealinev1.SendResponse], error) {
+	s, c := ms.s, callerOf(ctx)
+	m := req.Msg
+	if err := checkConversationID(m.GetConversationId()); err != nil {
+		return nil, err
+	}
+	if len(m.GetClientMessageId()) != clientMessageIDBytes {
+		return nil, errField(ReasonFieldInvalid, "client_message_id")
+	}
+	if len(m.GetMessage()) > maxSendMessage {
+		return nil, msgError(connect.CodeResourceExhausted, ReasonTooLarge, "message")
+	}
+	groupID, err := checkApplication(m.GetMessage(), m.GetEpoch())
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.newPost(c, store.EnvelopeApplication, m.GetConversationId(), groupID, m.GetEpoch(), m.GetMessage())
+	if err != nil {
+		return nil, s.errInternal(ctx, "new id", err)
+	}
+	p.ClientMessageID = m.GetClientMessageId()
+	res, err := s.msg.committer.submit(ctx, p)
+	if err != nil {
+		return nil, s.storeError(ctx, "send", err)
+	}
+	return connect.NewResponse(&sealinev1.SendResponse{Duplicate: res.Duplicate}), nil
+}
+
+// checkConversationID bounds a conversation id.
+func checkConversationID(id string) error {
+	if id == "" || len(id) > maxDeviceIDBytes {
+		return errField(ReasonFieldInvalid, "conversation_id")
+	}
+	return nil
+}
+
+// checkApplication parses an MLSMessage that must be a PrivateMessage of
+// application content for epoch, and returns its group id. The server
+// reads only the plaintext header; it cannot decrypt, and it does not
+// verify signatures of application messages.
+func checkApplication(raw []byte, epoch uint64) ([]byte, error) {
+	msg, err := mls.ParseMLSMessage(raw)
+	if err != nil || msg.PrivateMessage == nil {
+		return nil, errField(ReasonMessageInvalid, "message")
+	}
+	pm := msg.PrivateMessage
+	if pm.ContentType != mls.ContentApplication || pm.Epoch != epoch {
+		return nil, errField(ReasonMessageInvalid, "message")
+	}
+	return pm.GroupID, nil
+}
+
+// Subscribe streams the caller's queue after a cursor, then what arrives.
+// Each round re-reads the store from the last cursor sent; a Notifier
+// hint (or WatchPoll) starts the next round, and every round re-checks
+// the session, so a revoked device's stream ends with session_revoked.
+func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sealinev1.SubscribeRequest], stream *connect.ServerStream[sealinev1.SubscribeResponse]) error {
+	s, c := ms.s, callerOf(ctx)
+	wake, cancelDevice := s.cfg.Notifier.Subscribe(deviceKey(c.deviceID))
+	defer cancelDevice()
+	revoked, cancelUser := s.cfg.Notifier.Subscribe(c.userID)
+	defer cancelUser()
+	tick := time.NewTicker(s.cfg.WatchPoll)
+	defer tick.Stop()
+	cursor, caughtUp := req.Msg.GetAfterCursor(), false
+	for {
+		var err error
+		if cursor, err = s.streamQueue(ctx, c, cursor, stream); err != nil {
+			return err
+		}
+		if !caughtUp {
+			caughtUp = true
+			err := stream.Send(&sealinev1.SubscribeResponse{Event: &sealinev1.SubscribeResponse_CaughtUp{CaughtUp: cursor}})
+			if err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopping:
+			return errReason(connect.CodeUnavailable, ReasonShuttingDown)
+		case <-wake:
+		case <-revoked:
+		case <-tick.C:
+		}
+	}
+}
+
+// streamQueue re-checks the session and sends every stored envelope after
+// cursor, a page at a time; it returns the last cursor sent.
+func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
+	if err := s.sessionAlive(ctx, c); err != nil {
+		return cursor, err
+	}
+	for {
+		page, err := s.store.Envelopes(ctx, c.deviceID, cursor, envelopePage)
+		if err != nil {
+			return cursor, s.errInternal(ctx, "read queue", err)
+		}
+		for _, e := range page {
+			if err := stream.Send(&sealinev1.SubscribeResponse{Event: &sealinev1.SubscribeResponse_Envelope{Envelope: envelopeProto(e)}}); err != nil {
+				return cursor, err
+			}
+			cursor = e.Cursor
+		}
+		if len(page) < envelopePage {
+			return cursor, nil
+		}
+	}
+}
+
+func envelopeProto(e store.Envelope) *sealinev1.Envelope {
+	return &sealinev1.Envelope{
+		Cursor: e.Cursor, ConversationId: e.ConversationID, Kind: sealinev1.Envelope_Kind(e.Kind),
+		Epoch: e.Epoch, Payload: e.Payload, SenderDeviceId: e.SenderDeviceID, ServerTime: timestamppb.New(e.ServerTime),
+	}
+}
+
+// Ack removes the caller's envelopes up to a cursor.
+func (ms messageService) Ack(ctx context.Context, req *connect.Request[sealinev1.AckRequest]) (*connect.Response[sealinev1.AckResponse], error) {
+	s, c := ms.s, callerOf(ctx)
+	n, err := s.store.Ack(ctx, c.deviceID, req.Msg.GetUpToCursor())
+	if err != nil {
+		return nil, s.storeError(ctx, "ack", err)
+	}
+	return connect.NewResponse(&sealinev1.AckResponse{Removed: n}), nil
+}
