@@ -231,6 +231,24 @@ func (g *Group) LeafIndex() LeafIndex { return g.priv.Leaf() }
 // Tree returns the group's ratchet tree; callers must not modify it.
 func (g *Group) Tree() *RatchetTree { return g.tree }
 
+// Member is one member of the group as its leaf shows it.
+type Member struct {
+	Leaf         LeafIndex
+	Credential   Credential
+	SignatureKey SignaturePublicKey
+}
+
+// Members lists the group's members in leaf order.
+func (g *Group) Members() []Member {
+	var out []Member
+	for i := LeafIndex(0); uint32(i) < g.tree.NumLeaves(); i++ {
+		if ln := g.tree.Leaf(i); ln != nil {
+			out = append(out, Member{Leaf: i, Credential: ln.Credential, SignatureKey: ln.SignatureKey})
+		}
+	}
+	return out
+}
+
 // EpochAuthenticator returns the epoch's authenticator: members who see
 // the same value agree on the group's state (RFC 9420, Section 8.7).
 func (g *Group) EpochAuthenticator() []byte { return bytes.Clone(g.secrets.authenticator) }

@@ -249,3 +249,28 @@ func TestInspect(t *testing.T) {
 		t.Fatalf("truncated: %v", err)
 	}
 }
+
+func TestCommitIgnoreCachedAndMembers(t *testing.T) {
+	alice, bob, carol := newTestMember(t, 1, "alice"), newTestMember(t, 1, "bob"), newTestMember(t, 1, "carol")
+	var err error
+	alice.g, err = NewGroup(Config{}, []byte("g"), alice.kp, alice.priv, alice.sig, nil)
+	must(t, err)
+	pc := commitAndDeliver(t, alice, CommitParams{Add: []*KeyPackage{bob.kp}})
+	bob.join(t, Config{}, pc.Welcome)
+	// Bob proposes adding Carol, but Alice adds her by value too: the
+	// list with both is invalid; without the cached one it is fine.
+	prop, err := bob.g.Propose(&Proposal{Type: ProposalAdd, KeyPackage: carol.kp})
+	must(t, err)
+	_, err = alice.g.Process(prop)
+	must(t, err)
+	if _, err := alice.g.Commit(CommitParams{Add: []*KeyPackage{carol.kp}}); !errors.Is(err, ErrInvalidProposal) {
+		t.Fatalf("duplicate add: got %v", err)
+	}
+	pc = commitAndDeliver(t, alice, CommitParams{Add: []*KeyPackage{carol.kp}, IgnoreCached: true}, bob)
+	carol.join(t, Config{}, pc.Welcome)
+	checkAgree(t, alice, bob, carol)
+	ms := carol.g.Members()
+	if len(ms) != 3 || string(ms[2].Credential.Identity) != "carol" || ms[1].Leaf != 1 {
+		t.Fatalf("members: %+v", ms)
+	}
+}

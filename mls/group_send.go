@@ -117,6 +117,9 @@ type CommitParams struct {
 	// WelcomeWithoutTree leaves the ratchet_tree extension out of the
 	// Welcome's GroupInfo; joiners then need the tree some other way.
 	WelcomeWithoutTree bool
+	// IgnoreCached leaves out the proposals cached this epoch, for
+	// example when one of them makes every list invalid.
+	IgnoreCached bool
 }
 
 // PendingCommit is a Commit waiting for the Delivery Service's verdict.
@@ -222,6 +225,9 @@ func (g *Group) committable(params CommitParams) []proposalEntry {
 	var byValue []proposalEntry
 	for _, p := range params.byValue() {
 		byValue = append(byValue, proposalEntry{p: p, sender: me})
+	}
+	if params.IgnoreCached {
+		return byValue
 	}
 	touched := map[LeafIndex]bool{}
 	var cached []proposalEntry
