@@ -56,6 +56,9 @@ var (
 	// ErrRemoved reports that a Commit removed this member; the group
 	// can no longer be used.
 	ErrRemoved = errors.New("mls: removed from the group")
+	// ErrReInit reports that a committed ReInit proposal closed the
+	// group for sending; members wait for the new group's Welcome.
+	ErrReInit = errors.New("mls: group is being reinitialized")
 	// ErrBadKey reports a public or private key that does not parse for
 	// the cipher suite.
 	ErrBadKey = errors.New("mls: bad key")

@@ -36,6 +36,7 @@ type Group struct {
 	updateKeys map[string]*HPKEPrivateKey // leaf keys of own pending Update proposals, by reference
 	resumption map[uint64]secret          // resumption_psk of recent epochs
 	removed    bool                       // a Commit removed this member
+	reinit     bool                       // a committed ReInit closed the group for sending
 	past       []*pastEpoch               // recent epochs, for late application messages
 }
 
@@ -259,6 +260,17 @@ func (g *Group) Export(label string, context []byte, length int) ([]byte, error)
 	return g.s.export(g.secrets.exporter, label, context, length)
 }
 
+// canSend reports why this member may not send, if it may not.
+func (g *Group) canSend() error {
+	switch {
+	case g.removed:
+		return ErrRemoved
+	case g.reinit:
+		return ErrReInit
+	}
+	return nil
+}
+
 // memberKey returns the signature key of a member sender.
 func (g *Group) memberKey(c *FramedContent) (SignaturePublicKey, error) { return leafKey(g.tree, c) }
 
@@ -278,8 +290,8 @@ func leafKey(tree *RatchetTree, c *FramedContent) (SignaturePublicKey, error) {
 // PrivateMessage. authenticatedData travels in the clear but is
 // authenticated.
 func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	c := FramedContent{
 		GroupID: g.gc.GroupID, Epoch: g.gc.Epoch, Sender: Sender{Type: SenderMember, Index: uint32(g.LeafIndex())},

@@ -220,6 +220,7 @@ func (g *Group) finishCommit(ac *AuthenticatedContent, pv *provisional, priv *Tr
 	}
 	g.priv = priv
 	g.interim = g.s.interimTranscriptHash(confirmed, ac.Auth.ConfirmationTag)
+	g.reinit = pv.reinit != nil
 	return nil
 }
 

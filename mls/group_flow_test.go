@@ -274,3 +274,29 @@ func TestCommitIgnoreCachedAndMembers(t *testing.T) {
 		t.Fatalf("members: %+v", ms)
 	}
 }
+
+func TestReInitClosesGroup(t *testing.T) {
+	alice, bob := newTestMember(t, 1, "alice"), newTestMember(t, 1, "bob")
+	var err error
+	alice.g, err = NewGroup(Config{}, []byte("g"), alice.kp, alice.priv, alice.sig, nil)
+	must(t, err)
+	pc := commitAndDeliver(t, alice, CommitParams{Add: []*KeyPackage{bob.kp}})
+	bob.join(t, Config{}, pc.Welcome)
+	prop, err := alice.g.Propose(&Proposal{Type: ProposalReInit, ReInit: &ReInit{GroupID: []byte("g2"), Version: 1, CipherSuite: 3}})
+	must(t, err)
+	_, err = bob.g.Process(prop)
+	must(t, err)
+	pc = commitAndDeliver(t, bob, CommitParams{}, alice)
+	if pc.Info.ReInit == nil || string(pc.Info.ReInit.GroupID) != "g2" {
+		t.Fatalf("commit info: %+v", pc.Info)
+	}
+	for _, m := range []*member{alice, bob} {
+		if _, err := m.g.Encrypt([]byte("x"), nil); !errors.Is(err, ErrReInit) {
+			t.Errorf("%s: encrypt after reinit: %v", m.name, err)
+		}
+		reload(t, m, Config{})
+		if _, err := m.g.Commit(CommitParams{}); !errors.Is(err, ErrReInit) {
+			t.Errorf("%s: commit after reinit and reload: %v", m.name, err)
+		}
+	}
+}

@@ -47,8 +47,8 @@ func (g *Group) protect(ac *AuthenticatedContent) ([]byte, error) {
 // GroupContextExtensions) and caches it so that this member's next
 // Commit includes it. Use ProposeUpdate for updates.
 func (g *Group) Propose(p *Proposal) ([]byte, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	if p.Type == ProposalUpdate || p.Type == ProposalExternalInit {
 		return nil, fmt.Errorf("%w: propose type %d", ErrInvalidProposal, p.Type)
@@ -72,8 +72,8 @@ func (g *Group) Propose(p *Proposal) ([]byte, error) {
 // ProposeUpdate sends an Update proposal with a fresh encryption key for
 // this member's leaf. The private key is kept until a Commit applies it.
 func (g *Group) ProposeUpdate() ([]byte, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	key, err := g.s.generateHPKEKey(g.cfg.rand())
 	if err != nil {
@@ -161,8 +161,8 @@ func (p *CommitParams) byValue() []*Proposal {
 // Welcome for any new members. The group does not change until
 // MergeCommit.
 func (g *Group) Commit(params CommitParams) (*PendingCommit, error) {
-	if g.removed {
-		return nil, ErrRemoved
+	if err := g.canSend(); err != nil {
+		return nil, err
 	}
 	me := Sender{Type: SenderMember, Index: uint32(g.LeafIndex())}
 	commit := &Commit{}
@@ -388,5 +388,6 @@ func (g *Group) MergeCommit(pc *PendingCommit) error {
 		return err
 	}
 	g.priv, g.interim = pc.priv, pc.interim
+	g.reinit = pc.Info.ReInit != nil
 	return nil
 }

@@ -20,7 +20,7 @@ import (
 //	opaque epoch_secrets<V>[11]; opaque interim<V>
 //	SecretTreeState secret_tree
 //	CachedProposal proposals<V>; UpdateKey update_keys<V>
-//	ResumptionPSK resumption<V>; uint8 removed
+//	ResumptionPSK resumption<V>; uint8 status  // 1 removed, 2 reinit
 //	PastEpoch past<V>
 
 const stateLabel = "sealine/v1/mls-group-state"
@@ -53,7 +53,7 @@ func (g *Group) MarshalState() ([]byte, error) {
 		w.Uint64(e)
 		w.Opaque(g.resumption[e])
 	})
-	w.Uint8(boolByte(g.removed))
+	w.Uint8(boolByte(g.removed) | boolByte(g.reinit)<<1)
 	writeVector(&w, g.past, func(w *writer, pe *pastEpoch) { pe.encode(w) })
 	return w.Bytes()
 }
@@ -115,7 +115,11 @@ func (g *Group) decodeState(r *reader) {
 		return e
 	})
 	g.readKeyMaps(r)
-	g.removed = r.Uint8() == 1
+	status := r.Uint8()
+	g.removed, g.reinit = status&1 != 0, status&2 != 0
+	if status > 3 {
+		r.fail(fmt.Errorf("%w: group status %d", ErrMalformed, status))
+	}
 	g.past = readVector(r, func(r *reader) *pastEpoch { return decodePastEpoch(r, g.s, g.cfg) })
 	if r.Err() == nil {
 		g.framer = g.newFramer(&g.gc, g.secrets, st)
