@@ -171,7 +171,11 @@ func (g *Group) newEpoch(gc GroupContext, tree *RatchetTree, secrets *epochSecre
 		return err
 	}
 	g.retireEpoch()
-	g.gc, g.tree, g.secrets = gc, tree, secrets
+	// The secret tree now holds the encryption secret; the joiner and
+	// welcome secrets are consumed (RFC 9420, Section 9.2).
+	kept := *secrets
+	kept.joiner, kept.welcome, kept.encryption = nil, nil, nil
+	g.gc, g.tree, g.secrets = gc, tree, &kept
 	g.proposals, g.updateKeys = nil, nil
 	if g.resumption == nil {
 		g.resumption = map[uint64]secret{}

@@ -75,6 +75,9 @@ func TestNewGroup(t *testing.T) {
 			if len(g.EpochAuthenticator()) != g.s.hashLen() {
 				t.Fatal("epoch authenticator length")
 			}
+			if g.secrets.encryption != nil || g.secrets.joiner != nil || g.secrets.welcome != nil {
+				t.Fatal("consumed epoch secrets kept")
+			}
 		})
 	}
 }
