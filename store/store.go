@@ -39,6 +39,7 @@ type Store interface {
 	Devices
 	Sessions
 	Messaging
+	Lifecycle
 	// Keys returns the key store holding wrapped per-user data keys.
 	Keys() KeyStore
 	// Ping reports whether the backend is reachable and migrated.

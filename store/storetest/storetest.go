@@ -17,6 +17,7 @@ package storetest
 import (
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"PingKind", testPingKind},
 		{"Closed", testClosed},
 	}
-	for _, tc := range append(tests, messagingTests...) {
+	for _, tc := range slices.Concat(tests, messagingTests, lifecycleTests) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
 	for _, tc := range append(concurrent, messagingRaces...) {
