@@ -1,0 +1,210 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+	"github.com/sealine/sealine/mls"
+)
+
+// change is what one Commit does: the proposals by value, the devices it
+// adds (for the Welcome), and whether to commit with nothing new (to
+// apply cached proposals).
+type change struct {
+	params mls.CommitParams
+	added  []Member
+	force  bool
+}
+
+func (ch *change) empty() bool {
+	return len(ch.params.Add) == 0 && len(ch.params.Remove) == 0 && !ch.force
+}
+
+// errNotMerged: the server accepted a commit but its echo did not arrive.
+var errNotMerged = errors.New("commit accepted but not yet confirmed by the delivery queue")
+
+// commit builds a Commit with build, sends it and waits until its echo
+// is processed (the receive path merges it). On stale_epoch it processes
+// the commit that won and rebuilds, at most CommitRetries times. m.op
+// must be held.
+func (m *Messenger) commit(ctx context.Context, convID string, build func(*mls.Group) (change, error)) error {
+	for range m.cfg.CommitRetries {
+		req, done, err := m.prepareCommit(convID, build)
+		if err != nil || done {
+			return err
+		}
+		resp, err := call(ctx, m.c, connect.NewRequest(req), m.convs.Commit)
+		if err = rpcErr(err); err == nil {
+			return m.confirmCommit(ctx, convID, req.GetEpoch(), resp.GetCursor())
+		}
+		if !errors.Is(err, ErrStaleEpoch) {
+			return m.commitFailed(ctx, convID, req.GetEpoch(), err)
+		}
+		m.dropPending(convID)
+		if err := m.waitEpoch(ctx, convID, req.GetEpoch()); err != nil {
+			return err
+		}
+	}
+	return ErrTooManyRetries
+}
+
+// prepareCommit runs build and creates the pending Commit and its request.
+func (m *Messenger) prepareCommit(convID string, build func(*mls.Group) (change, error)) (*sealinev1.CommitRequest, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cv, err := m.liveLocked(convID)
+	if err != nil {
+		return nil, false, err
+	}
+	ch, err := build(cv.g)
+	if err != nil || ch.empty() {
+		return nil, true, err
+	}
+	pc, err := cv.g.Commit(ch.params)
+	if err != nil {
+		return nil, false, fmt.Errorf("commit: %w", err)
+	}
+	req := &sealinev1.CommitRequest{ConversationId: convID, Epoch: cv.g.Epoch(), Commit: pc.Commit}
+	for _, leaf := range pc.Info.Removed {
+		if who, ok := memberAt(cv.g, leaf); ok {
+			req.RemovedDeviceIds = append(req.RemovedDeviceIds, who.DeviceID)
+		}
+	}
+	for _, who := range ch.added {
+		req.AddedDeviceIds = append(req.AddedDeviceIds, who.DeviceID)
+	}
+	if pc.Welcome != nil {
+		req.Welcomes = []*sealinev1.Welcome{{Welcome: pc.Welcome, DeviceIds: req.AddedDeviceIds}}
+	}
+	cv.pending = pc
+	return req, false, nil
+}
+
+func (m *Messenger) dropPending(convID string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cv, ok := m.groups[convID]; ok {
+		cv.pending = nil
+	}
+}
+
+// confirmCommit waits for the echo of an accepted commit (at cursor),
+// then tells the group its epoch authenticator.
+func (m *Messenger) confirmCommit(ctx context.Context, convID string, epoch, cursor uint64) error {
+	if err := m.waitFor(ctx, func() bool { return m.cursor >= cursor || m.epochLocked(convID) > epoch }); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	m.mu.Lock()
+	merged := m.epochLocked(convID) > epoch
+	m.mu.Unlock()
+	if !merged {
+		m.dropPending(convID)
+		return fmt.Errorf("commit: %w", errNotMerged)
+	}
+	return m.sendEpochCheck(ctx, convID)
+}
+
+// commitFailed handles a Commit whose outcome is unknown (a transport
+// failure): if the server did accept it, its echo is in the queue.
+func (m *Messenger) commitFailed(ctx context.Context, convID string, epoch uint64, cause error) error {
+	var refusal *Error
+	if !errors.As(cause, &refusal) {
+		wctx, cancel := context.WithTimeout(ctx, m.c.timeout)
+		err := m.waitFor(wctx, func() bool { return m.epochLocked(convID) > epoch })
+		cancel()
+		if err == nil {
+			return m.sendEpochCheck(ctx, convID)
+		}
+	}
+	m.dropPending(convID)
+	return fmt.Errorf("commit: %w", cause)
+}
+
+// epochLocked returns a conversation's epoch (0 if unknown). m.mu must
+// be held.
+func (m *Messenger) epochLocked(convID string) uint64 {
+	cv, ok := m.groups[convID]
+	if !ok || cv.g == nil {
+		return 1<<64 - 1 // gone: nothing to wait for
+	}
+	return cv.g.Epoch()
+}
+
+// waitEpoch waits until a conversation has moved past epoch.
+func (m *Messenger) waitEpoch(ctx context.Context, convID string, epoch uint64) error {
+	return m.waitFor(ctx, func() bool { return m.epochLocked(convID) > epoch })
+}
+
+// errStalled: the server has nothing more queued, yet the awaited state
+// was not reached.
+var errStalled = errors.New("delivery queue has nothing more for this device")
+
+// waitFor waits until cond (called with m.mu held) holds. With a receive
+// loop running it waits for the loop's progress; otherwise it reads the
+// queue itself until cond holds or the server says it is caught up.
+func (m *Messenger) waitFor(ctx context.Context, cond func() bool) error {
+	timer := time.NewTimer(m.c.timeout)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		ok, running, progress := cond(), m.running > 0, m.progress
+		m.mu.Unlock()
+		if ok {
+			return nil
+		}
+		if !running {
+			return m.pull(ctx, cond)
+		}
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("wait for delivery: %w", context.DeadlineExceeded)
+		}
+	}
+}
+
+// pull reads the queue from the stored cursor until cond holds.
+func (m *Messenger) pull(ctx context.Context, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, m.c.timeout)
+	defer cancel()
+	done := func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return cond()
+	}
+	var reached bool
+	err := m.subscribe(ctx, func(caughtUp bool) bool {
+		reached = done()
+		return reached || caughtUp
+	})
+	if reached {
+		return nil
+	}
+	if err == nil {
+		err = errStalled
+	}
+	return fmt.Errorf("sync: %w", err)
+}
+
+// sendEpochCheck tells the group this device's epoch authenticator, so
+// that members shown a different commit notice (WarnFork).
+func (m *Messenger) sendEpochCheck(ctx context.Context, convID string) error {
+	m.mu.Lock()
+	cv, err := m.liveLocked(convID)
+	var c *Content
+	if err == nil {
+		c = &Content{Kind: ContentEpochCheck, Epoch: cv.g.Epoch(), Auth: cv.g.EpochAuthenticator()}
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return nil // removed by the commit, or left
+	}
+	return m.sendLocked(ctx, convID, c, false)
+}

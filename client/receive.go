@@ -1,0 +1,448 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"connectrpc.com/connect"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+	"github.com/sealine/sealine/client/localstore"
+	"github.com/sealine/sealine/mls"
+)
+
+// ackEvery is how many envelopes the backlog may run ahead of the last Ack.
+const ackEvery = 64
+
+// Run receives until ctx ends: it tops up KeyPackages, reads the delivery
+// queue from the stored cursor, processes each envelope in order
+// (Welcome: join; commit: apply; application: decrypt), commits the local
+// state, then acknowledges. It reconnects with jittered exponential
+// back-off and returns only when ctx ends (nil) or the session is gone
+// (ErrSessionInvalid).
+func (m *Messenger) Run(ctx context.Context) error {
+	m.mu.Lock()
+	m.running++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.running--
+		m.mu.Unlock()
+	}()
+	go m.watchGaps(ctx)
+	if _, err := m.TopUpKeyPackages(ctx); errors.Is(err, ErrSessionInvalid) {
+		return err
+	}
+	delay := m.cfg.MinBackoff
+	for {
+		live, progressed := false, false
+		err := m.subscribe(ctx, func(caughtUp bool) bool {
+			progressed = true
+			if caughtUp {
+				live = true
+				m.caughtUp(ctx)
+			}
+			m.ack(ctx, live)
+			return false
+		})
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrSessionInvalid):
+			return err
+		case progressed:
+			delay = m.cfg.MinBackoff
+		}
+		if !sleep(ctx, delay/2+rand.N(delay/2+1)) {
+			return nil
+		}
+		delay = min(2*delay, m.cfg.MaxBackoff)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Sync processes everything queued for this device and returns once the
+// server says it is caught up. Use it when no Run loop is running.
+func (m *Messenger) Sync(ctx context.Context) error {
+	err := m.subscribe(ctx, func(caughtUp bool) bool {
+		if caughtUp {
+			m.caughtUp(ctx)
+		}
+		return caughtUp
+	})
+	if err != nil {
+		return err
+	}
+	m.ack(ctx, true)
+	return nil
+}
+
+// subscribe streams the queue from the stored cursor, handling each
+// envelope, and calls after following each envelope or caught-up mark
+// until it returns true. It returns nil then, or why the stream ended.
+func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.mu.Lock()
+	from := m.cursor
+	m.mu.Unlock()
+	req := connect.NewRequest(&sealinev1.SubscribeRequest{AfterCursor: from})
+	if err := authorize(m.c, req); err != nil {
+		return err
+	}
+	stream, err := m.msgs.Subscribe(ctx, req)
+	if err != nil {
+		return m.c.refused(mapError(err))
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		env := stream.Msg().GetEnvelope()
+		if env != nil {
+			if err := m.handle(ctx, env); err != nil {
+				return err
+			}
+		}
+		if after(env == nil) {
+			return nil
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return m.c.refused(mapError(err))
+	}
+	return io.EOF
+}
+
+// caughtUp runs when the backlog has been delivered: missing messages
+// are now overdue, and KeyPackages may need a top-up.
+func (m *Messenger) caughtUp(ctx context.Context) {
+	m.checkGaps(ctx, true)
+	m.TopUpKeyPackages(ctx)
+}
+
+// ack acknowledges processed envelopes: always when live, otherwise
+// every ackEvery envelopes. Failures are retried by the next ack.
+func (m *Messenger) ack(ctx context.Context, force bool) {
+	m.mu.Lock()
+	cur, acked := m.cursor, m.acked
+	m.mu.Unlock()
+	if cur <= acked || (!force && cur-acked < ackEvery) {
+		return
+	}
+	_, err := call(ctx, m.c, connect.NewRequest(&sealinev1.AckRequest{UpToCursor: cur}), m.msgs.Ack)
+	if err == nil {
+		m.mu.Lock()
+		m.acked = max(m.acked, cur)
+		m.mu.Unlock()
+	}
+}
+
+// outcome collects what processing one envelope produced: local writes
+// (committed with the cursor in one transaction), events (delivered
+// after the commit) and follow-up work.
+type outcome struct {
+	cursor uint64
+	writes []func(*localstore.Tx) error
+	events []Event
+	after  []func(context.Context)
+}
+
+func (o *outcome) write(f func(*localstore.Tx) error) { o.writes = append(o.writes, f) }
+func (o *outcome) emit(ev Event)                      { o.events = append(o.events, ev) }
+
+func (o *outcome) warn(conv string, kind WarningKind, sender Member, detail string) {
+	o.emit(&SecurityWarning{ConvID: conv, Kind: kind, Sender: sender, Cursor: o.cursor, Detail: detail})
+}
+
+// handle processes one envelope exactly once (de-duplicated by cursor)
+// and commits its effects with the cursor.
+func (m *Messenger) handle(ctx context.Context, env *sealinev1.Envelope) error {
+	m.mu.Lock()
+	if env.GetCursor() <= m.cursor || m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	out := &outcome{cursor: env.GetCursor()}
+	switch env.GetKind() {
+	case sealinev1.Envelope_KIND_WELCOME:
+		m.onWelcome(env, out)
+	case sealinev1.Envelope_KIND_COMMIT:
+		m.onCommit(env, out)
+	case sealinev1.Envelope_KIND_PROPOSAL:
+		m.onProposal(env, out)
+	case sealinev1.Envelope_KIND_APPLICATION:
+		m.onApplication(env, out)
+	}
+	err := m.store.Update(func(tx *localstore.Tx) error {
+		for _, w := range out.writes {
+			if err := w(tx); err != nil {
+				return err
+			}
+		}
+		return tx.SetCursor(env.GetCursor())
+	})
+	if err == nil {
+		m.cursor = env.GetCursor()
+		close(m.progress)
+		m.progress = make(chan struct{})
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, ev := range out.events {
+		m.emit(ctx, ev)
+	}
+	for _, f := range out.after {
+		f(ctx)
+	}
+	return nil
+}
+
+// onWelcome joins a group from a Welcome addressed to one of this
+// device's KeyPackages. m.mu is held.
+func (m *Messenger) onWelcome(env *sealinev1.Envelope, out *outcome) {
+	conv := env.GetConversationId()
+	msg, err := mls.ParseMLSMessage(env.GetPayload())
+	if err != nil || msg.Welcome == nil {
+		out.warn(conv, WarnUndecryptable, Member{}, "malformed welcome")
+		return
+	}
+	if _, ok := m.groups[conv]; ok {
+		out.warn(conv, WarnReplay, Member{}, "welcome for a conversation this device is already in")
+		return
+	}
+	rec, err := m.findKeyPackage(msg.Welcome)
+	if err != nil {
+		out.warn(conv, WarnUndecryptable, Member{}, "welcome names no key package of this device")
+		return
+	}
+	kp, priv, err := parseKeyPackagePrivate(rec.Private)
+	if err != nil {
+		out.warn(conv, WarnUndecryptable, Member{}, err.Error())
+		return
+	}
+	g, err := mls.Join(m.mlsConfig(), mls.JoinParams{Welcome: msg.Welcome, KeyPackage: kp, Private: priv, SignatureKey: m.sig, Now: m.now()})
+	if err != nil {
+		out.warn(conv, WarnUndecryptable, Member{}, "welcome rejected: "+err.Error())
+		return
+	}
+	m.joined(conv, env.GetSenderDeviceId(), g, rec, out)
+}
+
+// joined checks a group just joined and records it. A direct conversation
+// must hold exactly this user and one other, the one its id names.
+func (m *Messenger) joined(conv, senderDevice string, g *mls.Group, kp localstore.KeyPackage, out *outcome) {
+	gid := g.GroupID()
+	cv := &conversation{g: g, rec: localstore.Group{ConvID: conv, GroupID: gid}}
+	by := Member{DeviceID: senderDevice}
+	users := map[string]bool{}
+	for _, who := range members(g) {
+		if who.UserID != m.me.UserID {
+			users[who.UserID] = true
+		}
+		if who.DeviceID == senderDevice {
+			by = who
+		}
+	}
+	if len(gid) > 0 && gid[0] == directPrefix {
+		for u := range users {
+			cv.rec.Peer = u
+		}
+		if len(users) != 1 || !m.isDirectWith(gid, cv.rec.Peer) {
+			out.warn(conv, WarnUnexpectedDevice, by, "welcome into a direct conversation with other users' devices; not joined")
+			return
+		}
+		cv.rec.Direct = true
+	}
+	m.groups[conv] = cv
+	out.write(func(tx *localstore.Tx) error {
+		if !kp.LastResort {
+			if err := tx.DeleteKeyPackage(kp.Ref); err != nil {
+				return err
+			}
+		}
+		return m.putGroup(tx, cv)
+	})
+	out.emit(&JoinedEvent{ConvID: conv, Direct: cv.rec.Direct, Peer: cv.rec.Peer, By: by, Epoch: g.Epoch()})
+}
+
+// findKeyPackage returns the stored KeyPackage a Welcome is encrypted to.
+func (m *Messenger) findKeyPackage(w *mls.Welcome) (localstore.KeyPackage, error) {
+	var rec localstore.KeyPackage
+	err := m.store.View(func(tx *localstore.Tx) error {
+		for _, s := range w.Secrets {
+			r, err := tx.KeyPackage(s.NewMember)
+			if err == nil {
+				rec = r
+				return nil
+			}
+			if !errors.Is(err, localstore.ErrNotFound) {
+				return err
+			}
+		}
+		return localstore.ErrNotFound
+	})
+	return rec, err
+}
+
+// onCommit applies a commit: this device's own (merging the pending
+// commit whose echo this is) or another member's. m.mu is held.
+func (m *Messenger) onCommit(env *sealinev1.Envelope, out *outcome) {
+	conv := env.GetConversationId()
+	cv, ok := m.groups[conv]
+	if !ok {
+		out.warn(conv, WarnUndecryptable, Member{}, "commit for a conversation this device is not in")
+		return
+	}
+	if cv.g == nil {
+		return
+	}
+	before := leafMembers(cv.g)
+	var info *mls.CommitInfo
+	var by Member
+	if cv.pending != nil && bytes.Equal(env.GetPayload(), cv.pending.Commit) {
+		if err := cv.g.MergeCommit(cv.pending); err != nil {
+			out.warn(conv, WarnUndecryptable, m.me, "own commit did not merge: "+err.Error())
+			return
+		}
+		info, by, cv.pending = cv.pending.Info, m.me, nil
+	} else {
+		rcv, err := cv.g.Process(env.GetPayload())
+		if err != nil {
+			m.handshakeFailed(cv, env, err, out)
+			return
+		}
+		if rcv.Commit == nil {
+			out.warn(conv, WarnUndecryptable, before[mls.LeafIndex(rcv.Sender.Index)], "commit envelope without a commit")
+			return
+		}
+		info, by = rcv.Commit, before[mls.LeafIndex(rcv.Sender.Index)]
+	}
+	m.applied(cv, info, by, before, out)
+}
+
+// leafMembers maps each occupied leaf to its device.
+func leafMembers(g *mls.Group) map[mls.LeafIndex]Member {
+	out := map[mls.LeafIndex]Member{}
+	for i := range g.Tree().NumLeaves() {
+		if who, ok := memberAt(g, mls.LeafIndex(i)); ok {
+			out[mls.LeafIndex(i)] = who
+		}
+	}
+	return out
+}
+
+// applied records a merged commit and reports its membership changes.
+func (m *Messenger) applied(cv *conversation, info *mls.CommitInfo, by Member, before map[mls.LeafIndex]Member, out *outcome) {
+	conv := cv.rec.ConvID
+	if info.RemovedSelf {
+		delete(m.groups, conv)
+		delete(m.leaving, conv)
+		out.write(func(tx *localstore.Tx) error { return tx.DeleteGroup(conv) })
+		out.emit(&LeftEvent{ConvID: conv, By: by})
+		return
+	}
+	ev := &MemberEvent{ConvID: conv, By: by, Epoch: info.Epoch}
+	for _, leaf := range info.Added {
+		who, _ := memberAt(cv.g, leaf)
+		ev.Added = append(ev.Added, who)
+		if cv.rec.Direct && who.UserID != m.me.UserID && who.UserID != cv.rec.Peer {
+			out.warn(conv, WarnUnexpectedDevice, by, "device "+who.String()+" of a third user added to a direct conversation")
+		}
+	}
+	for _, leaf := range info.Removed {
+		ev.Removed = append(ev.Removed, before[leaf])
+		delete(m.leaving[conv], before[leaf])
+	}
+	out.write(func(tx *localstore.Tx) error { return m.putGroup(tx, cv) })
+	if len(ev.Added)+len(ev.Removed) > 0 {
+		out.emit(ev)
+	}
+	m.scheduleLeaves(cv, out)
+}
+
+// handshakeFailed turns a commit or proposal that did not apply into a
+// warning saying what it most likely means.
+func (m *Messenger) handshakeFailed(cv *conversation, env *sealinev1.Envelope, err error, out *outcome) {
+	conv := cv.rec.ConvID
+	switch {
+	case errors.Is(err, mls.ErrWrongEpoch) && env.GetEpoch() < cv.g.Epoch():
+		out.warn(conv, WarnReplay, Member{}, "handshake message from a past epoch replayed")
+	case errors.Is(err, mls.ErrWrongEpoch):
+		out.warn(conv, WarnDropped, Member{}, "handshake message from a future epoch: a commit was withheld")
+	case errors.Is(err, mls.ErrReplay):
+		out.warn(conv, WarnReplay, Member{}, "handshake message replayed")
+	default:
+		out.warn(conv, WarnFork, Member{}, "handshake message of this epoch does not apply ("+err.Error()+"): members may have been shown different commits")
+	}
+}
+
+// onProposal caches a proposal (a member leaving) and, if this device
+// is the designated committer, commits it. m.mu is held.
+func (m *Messenger) onProposal(env *sealinev1.Envelope, out *outcome) {
+	conv := env.GetConversationId()
+	cv, ok := m.groups[conv]
+	if !ok || cv.g == nil {
+		return
+	}
+	rcv, err := cv.g.Process(env.GetPayload())
+	if err != nil {
+		m.handshakeFailed(cv, env, err, out)
+		return
+	}
+	who, ok := memberAt(cv.g, mls.LeafIndex(rcv.Sender.Index))
+	if !ok || rcv.ProposalRef == nil {
+		return
+	}
+	if m.leaving[conv] == nil {
+		m.leaving[conv] = map[Member]bool{}
+	}
+	m.leaving[conv][who] = true
+	m.scheduleLeaves(cv, out)
+}
+
+// scheduleLeaves commits the removal of members who proposed to leave,
+// if this device is the remaining member with the lowest leaf index.
+func (m *Messenger) scheduleLeaves(cv *conversation, out *outcome) {
+	conv := cv.rec.ConvID
+	leaving := m.leaving[conv]
+	if len(leaving) == 0 {
+		return
+	}
+	for i := range cv.g.Tree().NumLeaves() {
+		who, ok := memberAt(cv.g, mls.LeafIndex(i))
+		if !ok || leaving[who] {
+			continue
+		}
+		if who != m.me {
+			return
+		}
+		out.after = append(out.after, func(ctx context.Context) {
+			go m.commitLeaves(context.WithoutCancel(ctx), conv)
+		})
+		return
+	}
+}
+
+// commitLeaves removes the devices that asked to leave.
+func (m *Messenger) commitLeaves(ctx context.Context, conv string) {
+	ctx, cancel := context.WithTimeout(ctx, 4*m.c.timeout)
+	defer cancel()
+	m.op.Lock()
+	defer m.op.Unlock()
+	m.commitRemoves(ctx, conv, func(who Member) bool { return m.leaving[conv][who] })
+}

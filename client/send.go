@@ -1,0 +1,233 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"connectrpc.com/connect"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+	"github.com/sealine/sealine/client/attachment"
+	"github.com/sealine/sealine/client/localstore"
+)
+
+// sendAttempts bounds the retries of one Send after transport failures
+// (each with the same client_message_id and ciphertext, so the server
+// stores it once).
+const sendAttempts = 4
+
+// Send encrypts text for a conversation and returns once the server has
+// stored it for every other member device. The message is kept in the
+// local history.
+func (m *Messenger) Send(ctx context.Context, convID, text string) (MessageID, error) {
+	c := &Content{Kind: ContentText, Text: text}
+	if len(text) > maxTextLen {
+		return MessageID{}, fmt.Errorf("%w: text longer than %d bytes", ErrInvalidInput, maxTextLen)
+	}
+	m.op.Lock()
+	defer m.op.Unlock()
+	err := m.sendLocked(ctx, convID, c, true)
+	return c.ID, err
+}
+
+// SendAttachment sends an uploaded attachment's metadata (see
+// Client.UploadAttachment) to a conversation.
+func (m *Messenger) SendAttachment(ctx context.Context, convID string, md attachment.Metadata) (MessageID, error) {
+	c := &Content{Kind: ContentAttachment, Attachment: &md}
+	m.op.Lock()
+	defer m.op.Unlock()
+	err := m.sendLocked(ctx, convID, c, true)
+	return c.ID, err
+}
+
+// MarkRead sends a read receipt for messages of a conversation.
+func (m *Messenger) MarkRead(ctx context.Context, convID string, ids ...MessageID) error {
+	return m.receipt(ctx, convID, ReceiptRead, ids)
+}
+
+// MarkDelivered sends a delivery receipt for messages of a conversation.
+func (m *Messenger) MarkDelivered(ctx context.Context, convID string, ids ...MessageID) error {
+	return m.receipt(ctx, convID, ReceiptDelivered, ids)
+}
+
+func (m *Messenger) receipt(ctx context.Context, convID string, kind ReceiptKind, ids []MessageID) error {
+	if len(ids) == 0 || len(ids) > maxReceiptIDs {
+		return fmt.Errorf("%w: 1..%d message ids", ErrInvalidInput, maxReceiptIDs)
+	}
+	m.op.Lock()
+	defer m.op.Unlock()
+	return m.sendLocked(ctx, convID, &Content{Kind: ContentReceipt, Receipt: kind, ReceiptIDs: ids}, false)
+}
+
+// SetTyping tells a conversation that this user started or stopped typing.
+func (m *Messenger) SetTyping(ctx context.Context, convID string, typing bool) error {
+	m.op.Lock()
+	defer m.op.Unlock()
+	return m.sendLocked(ctx, convID, &Content{Kind: ContentTyping, Typing: typing}, false)
+}
+
+// sendLocked sends c, re-encrypting after stale_epoch. keep stores it in
+// the history once sent. m.op must be held.
+func (m *Messenger) sendLocked(ctx context.Context, convID string, c *Content, keep bool) error {
+	if _, err := io.ReadFull(m.c.rand, c.ID[:]); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	cmid := make([]byte, 16)
+	if _, err := io.ReadFull(m.c.rand, cmid); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	c.SentAt = m.now()
+	for range m.cfg.CommitRetries {
+		req, rec, err := m.encrypt(convID, c, cmid)
+		if err != nil {
+			return err
+		}
+		err = m.deliverSend(ctx, req)
+		var refusal *Error
+		if err == nil || !errors.As(err, &refusal) {
+			// Sent, or perhaps sent: its sequence number is used either way.
+			if serr := m.sent(rec, c, keep && err == nil); serr != nil {
+				return serr
+			}
+			return err
+		}
+		if !errors.Is(err, ErrStaleEpoch) {
+			return fmt.Errorf("send: %w", err)
+		}
+		if err := m.waitEpoch(ctx, convID, req.GetEpoch()); err != nil {
+			return err
+		}
+	}
+	return ErrTooManyRetries
+}
+
+// encrypt numbers c in the current epoch and encrypts it; the counters
+// are saved only once the server has (or may have) taken it.
+func (m *Messenger) encrypt(convID string, c *Content, cmid []byte) (*sealinev1.SendRequest, localstore.Group, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cv, err := m.liveLocked(convID)
+	if err != nil {
+		return nil, localstore.Group{}, err
+	}
+	rec, epoch := cv.rec, cv.g.Epoch()
+	if rec.SendEpoch != epoch {
+		if rec.SendSeq > 0 {
+			rec.PrevEpoch, rec.PrevCount = rec.SendEpoch, rec.SendSeq
+		}
+		rec.SendEpoch, rec.SendSeq = epoch, 0
+	}
+	rec.SendSeq++
+	c.Seq, c.PrevEpoch, c.PrevCount = rec.SendSeq, rec.PrevEpoch, rec.PrevCount
+	plain, err := marshalContent(c)
+	if err != nil {
+		return nil, rec, err
+	}
+	wire, err := cv.g.Encrypt(plain, epochTag(cv.g))
+	if err != nil {
+		return nil, rec, fmt.Errorf("send: %w", err)
+	}
+	return &sealinev1.SendRequest{ConversationId: convID, ClientMessageId: cmid, Epoch: epoch, Message: wire}, rec, nil
+}
+
+// deliverSend sends req, retrying transport failures with the same bytes.
+func (m *Messenger) deliverSend(ctx context.Context, req *sealinev1.SendRequest) error {
+	var err error
+	for attempt := range sendAttempts {
+		if attempt > 0 && !sleep(ctx, m.cfg.MinBackoff<<attempt) {
+			return ctx.Err()
+		}
+		_, err = call(ctx, m.c, connect.NewRequest(req), m.msgs.Send)
+		var refusal *Error
+		if err == nil || errors.As(err, &refusal) || ctx.Err() != nil {
+			return rpcErr(err)
+		}
+	}
+	return err
+}
+
+// sent saves the send counters and, if keep, the message.
+func (m *Messenger) sent(rec localstore.Group, c *Content, keep bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cv, ok := m.groups[rec.ConvID]
+	if !ok {
+		return nil
+	}
+	cv.rec.SendEpoch, cv.rec.SendSeq, cv.rec.PrevEpoch, cv.rec.PrevCount = rec.SendEpoch, rec.SendSeq, rec.PrevEpoch, rec.PrevCount
+	msg := Message{ConvID: rec.ConvID, ID: c.ID, From: m.me, Outgoing: true, Seq: c.Seq, SentAt: c.SentAt,
+		ReceivedAt: c.SentAt, Text: c.Text, Attachment: c.Attachment}
+	return m.store.Update(func(tx *localstore.Tx) error {
+		if keep {
+			if err := m.storeMessage(tx, msg); err != nil {
+				return err
+			}
+		}
+		return m.putGroup(tx, cv)
+	})
+}
+
+// storedBody is the sealed JSON body of a stored message.
+type storedBody struct {
+	Text       string `json:"text,omitempty"`
+	Attachment []byte `json:"attachment,omitempty"` // attachment.Metadata's encoding
+	Outgoing   bool   `json:"outgoing,omitempty"`
+}
+
+func (m *Messenger) storeMessage(tx *localstore.Tx, msg Message) error {
+	b := storedBody{Text: msg.Text, Outgoing: msg.Outgoing}
+	if msg.Attachment != nil {
+		var err error
+		if b.Attachment, err = msg.Attachment.MarshalBinary(); err != nil {
+			return err
+		}
+	}
+	body, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	kind := ContentText
+	if msg.Attachment != nil {
+		kind = ContentAttachment
+	}
+	err = tx.PutMessage(localstore.Message{ConvID: msg.ConvID, ID: msg.ID[:], Sender: msg.From.String(), Seq: msg.Seq,
+		Kind: int(kind), SentAt: msg.SentAt, ReceivedAt: msg.ReceivedAt, Body: body})
+	if errors.Is(err, localstore.ErrDuplicate) {
+		return nil // the same id twice from one sender: keep the first
+	}
+	return err
+}
+
+// History returns the last limit messages of a conversation, oldest first.
+func (m *Messenger) History(convID string, limit int) ([]Message, error) {
+	var out []Message
+	err := m.store.View(func(tx *localstore.Tx) error {
+		rows, err := tx.Messages(convID, limit)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			var b storedBody
+			if err := json.Unmarshal(r.Body, &b); err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			from, _ := parseIdentity(credentialOf(r.Sender))
+			msg := Message{ConvID: convID, From: from, Outgoing: b.Outgoing, Seq: r.Seq, SentAt: r.SentAt,
+				ReceivedAt: r.ReceivedAt, Text: b.Text}
+			if b.Attachment != nil {
+				md, err := attachment.ParseMetadata(b.Attachment)
+				if err != nil {
+					return fmt.Errorf("history: %w", err)
+				}
+				msg.Attachment = &md
+			}
+			copy(msg.ID[:], r.ID)
+			out = append(out, msg)
+		}
+		return nil
+	})
+	return out, err
+}
