@@ -66,8 +66,12 @@ func (c *Client) blobError(err error) error {
 	return c.refused(err)
 }
 
+// blobs returns a BlobService client. It does not offer gzip: ciphertext
+// does not compress, and a server compressing it would cut the download
+// rate several times over.
 func (c *Client) blobs() sealinev1connect.BlobServiceClient {
-	return sealinev1connect.NewBlobServiceClient(c.hc, c.server, connect.WithReadMaxBytes(maxResponseBytes))
+	return sealinev1connect.NewBlobServiceClient(c.hc, c.server, connect.WithReadMaxBytes(maxResponseBytes),
+		connect.WithAcceptCompression("gzip", nil, nil))
 }
 
 // UploadAttachment encrypts size bytes from r under a fresh key and uploads
