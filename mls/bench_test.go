@@ -91,3 +91,67 @@ func BenchmarkBaseline(b *testing.B) {
 		})
 	}
 }
+
+// Commit cost by group size: creating a full Commit (with an
+// UpdatePath) and processing it, suite 1. The groups are freshly built
+// by one Add commit, so most parent nodes are blank and the path is
+// encrypted to many resolution nodes: the costly case.
+//
+//	go test ./mls -run '^$' -bench 'Commit' -benchmem
+func BenchmarkCommit(b *testing.B) {
+	for _, n := range []int{2, 16, 128} {
+		alice, bob := benchCommitGroup(b, n)
+		aliceState, err := alice.g.MarshalState()
+		must(b, err)
+		b.Run(fmt.Sprintf("create/%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := alice.g.Commit(CommitParams{ForcePath: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("process/%d", n), func(b *testing.B) {
+			// A fresh copy of Alice: her handshake ratchet is not
+			// beyond Bob's forward-jump bound after "create".
+			a, err := LoadGroup(Config{}, aliceState)
+			must(b, err)
+			pc, err := a.Commit(CommitParams{ForcePath: true})
+			must(b, err)
+			state, err := bob.g.MarshalState()
+			must(b, err)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				g, err := LoadGroup(Config{}, state)
+				must(b, err)
+				b.StartTimer()
+				if _, err := g.Process(pc.Commit); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchCommitGroup returns the creator and the last joiner of an n-member
+// group built by one Add commit.
+func benchCommitGroup(b *testing.B, n int) (alice, last *member) {
+	alice = newTestMemberTB(b, DefaultCipherSuite, "alice")
+	var err error
+	alice.g, err = NewGroup(Config{}, []byte("bench"), alice.kp, alice.priv, alice.sig, nil)
+	must(b, err)
+	var kps []*KeyPackage
+	for i := 1; i < n; i++ {
+		last = newTestMemberTB(b, DefaultCipherSuite, fmt.Sprintf("m%d", i))
+		kps = append(kps, last.kp)
+	}
+	pc, err := alice.g.Commit(CommitParams{Add: kps})
+	must(b, err)
+	must(b, alice.g.MergeCommit(pc))
+	msg, err := ParseMLSMessage(pc.Welcome)
+	must(b, err)
+	last.g, err = Join(Config{}, JoinParams{Welcome: msg.Welcome, KeyPackage: last.kp, Private: last.priv, SignatureKey: last.sig})
+	must(b, err)
+	return alice, last
+}
