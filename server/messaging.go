@@ -187,10 +187,12 @@ func (s *Server) messagingRoutes(mux *http.ServeMux) {
 
 // limitedOptions are the API's handler options with a request bound of
 // limit bytes instead of 64 KiB: a larger request gets
-// resource_exhausted/message_too_large before it is decoded.
+// resource_exhausted/message_too_large before it is decoded. As for the
+// other services, connect-go itself refuses (without a reason) what passes
+// twice the bound, so it never reads or decompresses more.
 func (s *Server) limitedOptions(limit int) []connect.HandlerOption {
 	return append(sizedCodecs(limit),
-		connect.WithReadMaxBytes(limit),
+		connect.WithReadMaxBytes(2*limit),
 		connect.WithCompressMinBytes(1024),
 		connect.WithInterceptors(interceptor{s}),
 		connect.WithRecover(s.recovered),

@@ -25,12 +25,12 @@ type member struct {
 	conv  string
 }
 
-func newMember(t *testing.T, e *testenv.Env, d testenv.Device) *member {
+func newMember(t testing.TB, e *testenv.Env, d testenv.Device) *member {
 	return &member{Device: d, e: e}
 }
 
 // upload publishes one fresh KeyPackage and keeps its private part.
-func (m *member) upload(t *testing.T) {
+func (m *member) upload(t testing.TB) {
 	t.Helper()
 	m.kp, m.priv = m.KeyPackage(t, suite)
 	_, err := m.e.KeyPackages(m.Token).UploadKeyPackages(context.Background(), connect.NewRequest(
@@ -41,7 +41,7 @@ func (m *member) upload(t *testing.T) {
 }
 
 // create makes a new MLS group and registers it as a conversation.
-func (m *member) create(t *testing.T) {
+func (m *member) create(t testing.TB) {
 	t.Helper()
 	kp, priv := m.KeyPackage(t, suite)
 	groupID := make([]byte, 16)
@@ -59,7 +59,7 @@ func (m *member) create(t *testing.T) {
 }
 
 // add claims the KeyPackages of userID's devices and commits their Add.
-func (m *member) add(t *testing.T, userID string) []string {
+func (m *member) add(t testing.TB, userID string) []string {
 	t.Helper()
 	claim, err := m.e.KeyPackages(m.Token).ClaimKeyPackages(context.Background(), connect.NewRequest(
 		&sealinev1.ClaimKeyPackagesRequest{UserId: userID}))
@@ -100,7 +100,7 @@ func (m *member) commit(pc *mls.PendingCommit, added []string, w *sealinev1.Welc
 }
 
 // send encrypts text for the group and sends it.
-func (m *member) send(t *testing.T, text string) (*sealinev1.SendResponse, error) {
+func (m *member) send(t testing.TB, text string) (*sealinev1.SendResponse, error) {
 	t.Helper()
 	wire, err := m.group.Encrypt([]byte(text), nil)
 	if err != nil {
@@ -127,7 +127,7 @@ type inbox struct {
 	cancel context.CancelFunc
 }
 
-func (m *member) subscribe(t *testing.T, after uint64) *inbox {
+func (m *member) subscribe(t testing.TB, after uint64) *inbox {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := m.e.Messages(m.Token).Subscribe(ctx, connect.NewRequest(&sealinev1.SubscribeRequest{AfterCursor: after}))
@@ -147,7 +147,7 @@ func (in *inbox) close() {
 
 // next returns the next envelope, skipping caught_up markers, or fails
 // after timeout.
-func (in *inbox) next(t *testing.T, timeout time.Duration) *sealinev1.Envelope {
+func (in *inbox) next(t testing.TB, timeout time.Duration) *sealinev1.Envelope {
 	t.Helper()
 	type got struct {
 		env *sealinev1.Envelope
@@ -176,7 +176,7 @@ func (in *inbox) next(t *testing.T, timeout time.Duration) *sealinev1.Envelope {
 }
 
 // join waits for a Welcome and joins the group from it.
-func (m *member) join(t *testing.T, in *inbox, conv string) {
+func (m *member) join(t testing.TB, in *inbox, conv string) {
 	t.Helper()
 	env := in.next(t, 5*time.Second)
 	if env.GetKind() != sealinev1.Envelope_KIND_WELCOME || env.GetConversationId() != conv {
@@ -197,7 +197,7 @@ func (m *member) join(t *testing.T, in *inbox, conv string) {
 
 // receive processes the next envelope and returns the application text,
 // if any.
-func (m *member) receive(t *testing.T, in *inbox) (*sealinev1.Envelope, string) {
+func (m *member) receive(t testing.TB, in *inbox) (*sealinev1.Envelope, string) {
 	t.Helper()
 	env := in.next(t, 5*time.Second)
 	r, err := m.group.Process(env.GetPayload())
@@ -216,7 +216,7 @@ type trio struct {
 	inA2, inB          *inbox
 }
 
-func newTrio(t *testing.T, e *testenv.Env) *trio {
+func newTrio(t testing.TB, e *testenv.Env) *trio {
 	t.Helper()
 	a := newMember(t, e, e.RegisterDevice(t, "alice", "correct horse battery", "laptop"))
 	a2 := newMember(t, e, e.LoginDevice(t, "alice", "correct horse battery", "phone"))

@@ -1,0 +1,203 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sealine/sealine/mls"
+	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/sqlite"
+)
+
+// countingQueues wraps a store's Post, recording batch sizes and pausing
+// in each batch as a slow disk would.
+type countingQueues struct {
+	store.Queues
+	pause   time.Duration
+	mu      sync.Mutex
+	batches []int
+	stored  map[string]bool
+}
+
+func (c *countingQueues) Post(ctx context.Context, posts []store.Post) ([]store.PostResult, error) {
+	time.Sleep(c.pause)
+	c.mu.Lock()
+	c.batches = append(c.batches, len(posts))
+	c.mu.Unlock()
+	if c.Queues != nil {
+		return c.Queues.Post(ctx, posts)
+	}
+	out := make([]store.PostResult, len(posts))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range posts {
+		c.stored[p.ID] = true
+		out[i] = store.PostResult{Epoch: p.Epoch}
+	}
+	return out, nil
+}
+
+// TestGroupCommitManySenders: 400 concurrent sends to a real SQLite store
+// are written in far fewer transactions than sends, each caller gets its
+// own result, and every recipient's cursors run 1..n without a gap.
+func TestGroupCommitManySenders(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	conv, sender, recipients := seedConversation(t, st, 3)
+	cq := &countingQueues{Queues: st}
+	c := newCommitter(cq, NewLocalNotifier(), 512, slog.New(slog.DiscardHandler))
+	defer c.close()
+	const n = 400
+	var wg sync.WaitGroup
+	var dups atomic.Int32
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			p := store.Post{ID: fmt.Sprint("m", i), Kind: store.EnvelopeApplication, ConversationID: conv.ID,
+				GroupID: conv.GroupID, Epoch: conv.Epoch, SenderDeviceID: sender, ClientMessageID: []byte(fmt.Sprint(i % (n - 10))),
+				Payload: []byte("ciphertext"), MaxQueue: 10000}
+			res, err := c.submit(t.Context(), p)
+			if res.Duplicate {
+				dups.Add(1)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dups.Load() != 10 {
+		t.Errorf("%d duplicates, want 10", dups.Load())
+	}
+	if len(cq.batches) >= n/4 || slices.Max(cq.batches) < 10 {
+		t.Errorf("%d batches for %d sends (largest %d): group commit is not batching", len(cq.batches), n, slices.Max(cq.batches))
+	}
+	for _, d := range recipients {
+		env, err := st.Envelopes(t.Context(), d, 0, 10*n)
+		if err != nil || len(env) != n-10 {
+			t.Fatalf("%s has %d envelopes, %v; want %d", d, len(env), err, n-10)
+		}
+		for i, e := range env {
+			if e.Cursor != uint64(i+1) {
+				t.Fatalf("%s: envelope %d has cursor %d", d, i, e.Cursor)
+			}
+		}
+	}
+	t.Logf("%d sends in %d batches, largest %d", n, len(cq.batches), slices.Max(cq.batches))
+}
+
+// seedConversation makes a conversation with a sender and n recipients.
+func seedConversation(t *testing.T, st store.Store, n int) (store.Conversation, string, []string) {
+	t.Helper()
+	ctx := t.Context()
+	now := time.Now()
+	var devices []string
+	for i := range n + 1 {
+		u := store.User{ID: fmt.Sprint("u", i), UsernameIndex: []byte{byte(i)}, PasswordHash: "x", CreatedAt: now}
+		d := store.Device{ID: fmt.Sprint("d", i), UserID: u.ID, SignatureKey: make([]byte, 32), CreatedAt: now}
+		s := store.Session{TokenHash: []byte{byte(i)}, UserID: u.ID, DeviceID: d.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := st.CreateUser(ctx, u, d, s); err != nil {
+			t.Fatal(err)
+		}
+		devices = append(devices, d.ID)
+	}
+	conv := store.Conversation{ID: "c", GroupID: []byte("g"), Kind: store.KindGroup, CreatedAt: now}
+	if err := st.CreateConversation(ctx, conv, "u0", "d0"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Post(ctx, []store.Post{{ID: "add", Kind: store.EnvelopeCommit, ConversationID: "c", GroupID: conv.GroupID,
+		SenderDeviceID: "d0", Added: devices[1:], Payload: []byte("commit")}})
+	if err != nil || res[0].Err != nil {
+		t.Fatal(err, res)
+	}
+	for _, d := range devices[1:] {
+		if _, err := st.Ack(ctx, d, 1); err != nil && !errors.Is(err, store.ErrUnknownCursor) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Ack(ctx, "d0", 1); err != nil {
+		t.Fatal(err)
+	}
+	conv.Epoch = 1
+	return conv, "d0", devices[1:]
+}
+
+// TestGroupCommitDrainsOnClose: closing the writer while posts are in
+// flight answers every caller: a post is either stored and acknowledged,
+// or refused with errShuttingDown, never lost or left waiting.
+func TestGroupCommitDrainsOnClose(t *testing.T) {
+	cq := &countingQueues{pause: 5 * time.Millisecond, stored: map[string]bool{}}
+	c := newCommitter(cq, NewLocalNotifier(), 16, slog.New(slog.DiscardHandler))
+	const n = 200
+	var wg sync.WaitGroup
+	acked := make([]bool, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := c.submit(context.Background(), store.Post{ID: fmt.Sprint(i)})
+			acked[i], errs[i] = err == nil, err
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	done := make(chan struct{})
+	go func() { c.close(); wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("close or a caller hung")
+	}
+	count := 0
+	for i := range n {
+		switch {
+		case acked[i] && !cq.stored[fmt.Sprint(i)]:
+			t.Fatalf("post %d acknowledged but not stored", i)
+		case !acked[i] && !errors.Is(errs[i], errShuttingDown):
+			t.Fatalf("post %d: %v", i, errs[i])
+		case acked[i]:
+			count++
+		}
+	}
+	if count == 0 {
+		t.Error("nothing was stored before close")
+	}
+	if _, err := c.submit(context.Background(), store.Post{ID: "late"}); !errors.Is(err, errShuttingDown) {
+		t.Errorf("submit after close: %v, want errShuttingDown", err)
+	}
+}
+
+// FuzzCheckMessage: the server's reading of MLS framing never panics, and
+// what it accepts is what it claims.
+func FuzzCheckMessage(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 2, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0}, uint64(3))
+	f.Add([]byte{0, 1, 0, 1}, uint64(0))
+	f.Add([]byte{}, uint64(0))
+	f.Fuzz(func(t *testing.T, data []byte, epoch uint64) {
+		if g, err := checkApplication(data, epoch); err == nil {
+			m, perr := mls.ParseMLSMessage(data)
+			if perr != nil || m.PrivateMessage == nil || string(m.PrivateMessage.GroupID) != string(g) {
+				t.Fatalf("accepted %x as application: %v", data, perr)
+			}
+		}
+		for _, ct := range []mls.ContentType{mls.ContentCommit, mls.ContentProposal} {
+			if _, err := checkHandshake(data, ct, epoch, "x"); err == nil {
+				if _, perr := mls.ParseMLSMessage(data); perr != nil {
+					t.Fatalf("accepted %x as handshake: %v", data, perr)
+				}
+			}
+		}
+	})
+}
