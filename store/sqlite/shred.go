@@ -12,7 +12,8 @@ import (
 // TRUNCATE checkpoint then copies that page into the main file and empties
 // the log, so the wrapped key's bytes are left in neither file.
 func (s *Store) Keys() store.KeyStore {
-	return shreddingKeys{KeyStore: s.Store.Keys(), pools: s.pools}
+	ks, p := s.keyStore()
+	return shreddingKeys{KeyStore: ks, pools: p}
 }
 
 type shreddingKeys struct {

@@ -46,12 +46,17 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing; 0 means 5 seconds.
 	BusyTimeout time.Duration
+	// KeysPath, when set, keeps the key store (wrapped data keys) in its
+	// own SQLite file there, apart from the data; keys found in the data
+	// file are moved into it at Open. "" keeps them in the data file.
+	KeysPath string
 }
 
 // Store is an SQLite-backed store.Store.
 type Store struct {
 	*sqlstore.Store
 	pools *pools
+	keys  *keyFile // nil: the key store is in the data file
 }
 
 //go:embed migrations
@@ -79,7 +84,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	return &Store{Store: sqlstore.New("sqlite", db, sets...), pools: db}, nil
+	s := &Store{Store: sqlstore.New("sqlite", db, sets...), pools: db}
+	if opts.KeysPath != "" {
+		if err := s.attachKeyFile(ctx, opts.KeysPath, opts, sets[1]); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // refuseForeign refuses an SQLite file that holds tables but no Sealine
