@@ -196,15 +196,9 @@ func (m *Messenger) pull(ctx context.Context, cond func() bool) error {
 // sendEpochCheck tells the group this device's epoch authenticator, so
 // that members shown a different commit notice (WarnFork).
 func (m *Messenger) sendEpochCheck(ctx context.Context, convID string) error {
-	m.mu.Lock()
-	cv, err := m.liveLocked(convID)
-	var c *Content
-	if err == nil {
-		c = &Content{Kind: ContentEpochCheck, Epoch: cv.g.Epoch(), Auth: cv.g.EpochAuthenticator()}
-	}
-	m.mu.Unlock()
-	if err != nil {
+	err := m.sendLocked(ctx, convID, &Content{Kind: ContentEpochCheck}, false)
+	if errors.Is(err, ErrNoConversation) {
 		return nil // removed by the commit, or left
 	}
-	return m.sendLocked(ctx, convID, c, false)
+	return err
 }

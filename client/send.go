@@ -122,6 +122,9 @@ func (m *Messenger) encrypt(convID string, c *Content, cmid []byte) (*sealinev1.
 	}
 	rec.SendSeq++
 	c.Seq, c.PrevEpoch, c.PrevCount = rec.SendSeq, rec.PrevEpoch, rec.PrevCount
+	if c.Kind == ContentEpochCheck { // the epoch it is encrypted in
+		c.Epoch, c.Auth = epoch, cv.g.EpochAuthenticator()
+	}
 	plain, err := marshalContent(c)
 	if err != nil {
 		return nil, rec, err
