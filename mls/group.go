@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -232,6 +233,14 @@ func (g *Group) CipherSuite() CipherSuite { return g.gc.CipherSuite }
 
 // LeafIndex returns this member's leaf.
 func (g *Group) LeafIndex() LeafIndex { return g.priv.Leaf() }
+
+// GroupContext returns a copy of the current GroupContext.
+func (g *Group) GroupContext() GroupContext {
+	gc := g.gc
+	gc.GroupID = bytes.Clone(gc.GroupID)
+	gc.Extensions = slices.Clone(gc.Extensions)
+	return gc
+}
 
 // Tree returns the group's ratchet tree; callers must not modify it.
 func (g *Group) Tree() *RatchetTree { return g.tree }

@@ -72,6 +72,7 @@ func (cs CipherSuite) Supported() bool {
 	return err == nil
 }
 
+// String returns the suite's number in hex, as the registry writes it.
 func (cs CipherSuite) String() string { return fmt.Sprintf("0x%04x", uint16(cs)) }
 
 // suite returns the primitives of cs, or ErrUnsupportedSuite.
