@@ -184,44 +184,53 @@ func (g *Group) provisionalContext(pv *provisional) ([]byte, error) {
 // finishCommit runs the key schedule for the new epoch, checks the
 // confirmation tag and installs the epoch.
 func (g *Group) finishCommit(ac *AuthenticatedContent, pv *provisional, priv *TreePrivate, commitSecret secret) error {
-	confirmed, err := g.s.confirmedTranscriptHash(g.interim, ac)
-	if err != nil {
-		return err
-	}
-	gc := pv.gc
-	gc.Epoch = g.gc.Epoch + 1
-	if gc.TreeHash, err = pv.tree.TreeHash(); err != nil {
-		return err
-	}
-	gc.ConfirmedTranscriptHash = confirmed
-	gcBytes, err := marshal(&gc)
-	if err != nil {
-		return err
-	}
-	psk, err := g.s.resolvePSKs(pv.psks, g.lookupPSK)
-	if err != nil {
-		return err
-	}
 	init := g.secrets.init
 	if pv.kemOutput != nil {
+		var err error
 		if init, err = g.s.externalInitSecret(g.secrets.external, pv.kemOutput); err != nil {
 			return err
 		}
 	}
-	secrets, err := g.s.deriveEpoch(init, commitSecret, psk, gcBytes)
+	gc, secrets, err := g.nextEpoch(ac, pv, init, commitSecret)
 	if err != nil {
 		return err
 	}
-	if !g.s.verifyMAC(secrets.confirmation, confirmed, ac.Auth.ConfirmationTag) {
+	if !g.s.verifyMAC(secrets.confirmation, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
 		return ErrBadConfirmationTag
 	}
 	if err := g.newEpoch(gc, pv.tree, secrets); err != nil {
 		return err
 	}
 	g.priv = priv
-	g.interim = g.s.interimTranscriptHash(confirmed, ac.Auth.ConfirmationTag)
+	g.interim = g.s.interimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	g.reinit = pv.reinit != nil
 	return nil
+}
+
+// nextEpoch computes the GroupContext and secrets of the epoch a Commit
+// starts: the confirmed transcript hash over the signed Commit, the new
+// tree hash and extensions, the PSK secret and the key schedule from
+// init (the previous init secret, or the external init secret).
+func (g *Group) nextEpoch(ac *AuthenticatedContent, pv *provisional, init, commitSecret secret) (GroupContext, *epochSecrets, error) {
+	gc := pv.gc
+	gc.Epoch = g.gc.Epoch + 1
+	var err error
+	if gc.ConfirmedTranscriptHash, err = g.s.confirmedTranscriptHash(g.interim, ac); err != nil {
+		return gc, nil, err
+	}
+	if gc.TreeHash, err = pv.tree.TreeHash(); err != nil {
+		return gc, nil, err
+	}
+	gcBytes, err := marshal(&gc)
+	if err != nil {
+		return gc, nil, err
+	}
+	psk, err := g.s.resolvePSKs(pv.psks, g.lookupPSK)
+	if err != nil {
+		return gc, nil, err
+	}
+	secrets, err := g.s.deriveEpoch(init, commitSecret, psk, gcBytes)
+	return gc, secrets, err
 }
 
 // lookupPSK returns an external PSK from the config or a resumption PSK

@@ -154,28 +154,11 @@ func (g *Group) finishExternal(pv *provisional, pp *PendingPath, commit *Commit,
 	if err := g.s.signContent(ac, &g.gc, g.sigKey); err != nil {
 		return nil, err
 	}
-	confirmed, err := g.s.confirmedTranscriptHash(g.interim, ac)
+	gc, secrets, err := g.nextEpoch(ac, pv, initSecret, pp.CommitSecret())
 	if err != nil {
 		return nil, err
 	}
-	gc := pv.gc
-	gc.Epoch = g.gc.Epoch + 1
-	if gc.TreeHash, err = pv.tree.TreeHash(); err != nil {
-		return nil, err
-	}
-	gc.ConfirmedTranscriptHash = confirmed
-	gcBytes, err := marshal(&gc)
-	if err != nil {
-		return nil, err
-	}
-	psk, err := g.s.resolvePSKs(pv.psks, g.lookupPSK)
-	if err != nil {
-		return nil, err
-	}
-	secrets, err := g.s.deriveEpoch(initSecret, pp.CommitSecret(), psk, gcBytes)
-	if err != nil {
-		return nil, err
-	}
+	confirmed := gc.ConfirmedTranscriptHash
 	ac.Auth.ConfirmationTag = g.s.confirmationTag(secrets.confirmation, confirmed)
 	if err := g.newEpoch(gc, pv.tree, secrets); err != nil {
 		return nil, err

@@ -283,21 +283,15 @@ func (g *Group) finishOwnCommit(pc *PendingCommit, pv *provisional, pp *PendingP
 	if err != nil {
 		return err
 	}
-	confirmed, err := g.s.confirmedTranscriptHash(g.interim, ac)
-	if err != nil {
+	var commitSecret secret
+	if pp != nil {
+		commitSecret = pp.CommitSecret()
+	}
+	if pc.gc, pc.secrets, err = g.nextEpoch(ac, pv, g.secrets.init, commitSecret); err != nil {
 		return err
 	}
-	pc.gc = pv.gc
-	pc.gc.Epoch = g.gc.Epoch + 1
-	if pc.gc.TreeHash, err = pv.tree.TreeHash(); err != nil {
-		return err
-	}
-	pc.gc.ConfirmedTranscriptHash = confirmed
-	if pc.secrets, err = g.ownEpochSecrets(pc, pv, pp); err != nil {
-		return err
-	}
-	ac.Auth.ConfirmationTag = g.s.confirmationTag(pc.secrets.confirmation, confirmed)
-	pc.interim = g.s.interimTranscriptHash(confirmed, ac.Auth.ConfirmationTag)
+	ac.Auth.ConfirmationTag = g.s.confirmationTag(pc.secrets.confirmation, pc.gc.ConfirmedTranscriptHash)
+	pc.interim = g.s.interimTranscriptHash(pc.gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	pc.Info = &CommitInfo{Epoch: pc.gc.Epoch, Added: pv.added, Removed: pv.removed, ReInit: pv.reinit}
 	if len(pv.added) > 0 {
 		if pc.Welcome, err = g.newWelcome(pc, pv, pp, ac.Auth.ConfirmationTag, !params.WelcomeWithoutTree); err != nil {
@@ -306,23 +300,6 @@ func (g *Group) finishOwnCommit(pc *PendingCommit, pv *provisional, pp *PendingP
 	}
 	pc.Commit, err = g.protect(ac)
 	return err
-}
-
-// ownEpochSecrets runs the key schedule for the committer's new epoch.
-func (g *Group) ownEpochSecrets(pc *PendingCommit, pv *provisional, pp *PendingPath) (*epochSecrets, error) {
-	gcBytes, err := marshal(&pc.gc)
-	if err != nil {
-		return nil, err
-	}
-	psk, err := g.s.resolvePSKs(pv.psks, g.lookupPSK)
-	if err != nil {
-		return nil, err
-	}
-	var commitSecret secret
-	if pp != nil {
-		commitSecret = pp.CommitSecret()
-	}
-	return g.s.deriveEpoch(g.secrets.init, commitSecret, psk, gcBytes)
 }
 
 // newWelcome builds the Welcome for the members pv added: the signed
