@@ -79,7 +79,8 @@ func (c *Client) blobs() sealinev1connect.BlobServiceClient {
 // most 1 MiB. Memory use does not depend on size. name is the advisory file
 // name (attachment.ValidName); the media type is guessed from its
 // extension and may be changed in the returned Metadata. progress, if not
-// nil, is called with the ciphertext bytes sent and the total.
+// nil, is called with the ciphertext bytes sent and the total. A nil r is
+// an empty source.
 //
 // A source shorter or longer than size fails with ErrAttachmentSize (and
 // ErrUploadTruncated, as the server refuses the partial upload); the
@@ -88,6 +89,9 @@ func (c *Client) UploadAttachment(ctx context.Context, conversationID string, r 
 	md, err := newMetadata(c, size, name)
 	if err != nil {
 		return attachment.Metadata{}, err
+	}
+	if r == nil {
+		r = eof{}
 	}
 	s, err := c.Session()
 	if err != nil {
@@ -157,6 +161,11 @@ func (c *Client) uploadBody(up *uploader, r io.Reader, md attachment.Metadata) (
 	}
 	return resp.Msg.GetBlobId(), nil
 }
+
+// eof is an empty source.
+type eof struct{}
+
+func (eof) Read([]byte) (int, error) { return 0, io.EOF }
 
 // longer reports whether r holds another byte.
 func longer(r io.Reader) bool {

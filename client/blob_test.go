@@ -166,7 +166,7 @@ func TestE2EAttachmentRoundTrip(t *testing.T) {
 func TestE2EAttachmentEmptyFile(t *testing.T) {
 	ctx := context.Background()
 	_, c, conv := attachSetup(t)
-	md, err := c.UploadAttachment(ctx, conv, strings.NewReader(""), 0, "", nil)
+	md, err := c.UploadAttachment(ctx, conv, nil, 0, "", nil)
 	if err != nil {
 		t.Fatalf("UploadAttachment: %v", err)
 	}
