@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -311,4 +312,42 @@ func BenchmarkDecrypt(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestConstantMemory: encrypting and decrypting 32 MiB allocates about
+// two chunks' worth, not the file.
+func TestConstantMemory(t *testing.T) {
+	const size = 32 << 20
+	pr, pw := io.Pipe()
+	go func() {
+		w, err := NewWriter(pw, testKey(1), testNonce())
+		if err == nil {
+			_, err = io.Copy(w, io.LimitReader(zeros{}, size))
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	r, err := NewReader(pr, testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r)
+	runtime.ReadMemStats(&after)
+	if n != size || err != nil {
+		t.Fatalf("copied %d bytes, %v", n, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("a %d-byte round trip allocated %d bytes", size, alloc)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
