@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sealine/sealine/store"
+)
+
+// seeded opens a store at dir/sealine.db (keys apart) with one user.
+func seeded(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(dir, "sealine.db"), Options{KeysPath: filepath.Join(dir, "keys.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := store.User{ID: "u-b", UsernameIndex: []byte("ix-b"), UsernameEnc: []byte("e"), DisplayNameEnc: []byte("d"), PasswordHash: "h"}
+	d := store.Device{ID: "d-b", UserID: "u-b", NameEnc: []byte("n"), SignatureKey: make([]byte, 32)}
+	ses := store.Session{TokenHash: []byte("t-b"), UserID: "u-b", DeviceID: "d-b"}
+	if err := s.CreateUser(t.Context(), u, d, ses); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestBackupRestore(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := seeded(t, dir)
+	out := filepath.Join(t.TempDir(), "backup.db")
+	calls := 0
+	if err := s.Backup(ctx, out, func(done, total int) { calls++ }); err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 {
+		t.Error("no progress reported")
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v, %v; want mode 0600", fi, err)
+	}
+	wantErr(t, "backup over an existing file", s.Backup(ctx, out, nil), ErrExists)
+	if _, err := s.DeleteUser(ctx, store.Withdrawal{UserID: "u-b", UsernameIndex: []byte("ix-b")}); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(dir, "sealine.db")
+	wantErr(t, "restore while open", Restore(ctx, out, live), ErrInUse)
+	s.Close()
+	if err := Restore(ctx, out, live); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, live, Options{KeysPath: filepath.Join(dir, "keys.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.UserByID(ctx, "u-b"); err != nil {
+		t.Fatalf("restored database lacks the user: %v", err)
+	}
+}
+
+// TestRestoreRefusesBadBackups: a truncated, corrupted, foreign or missing
+// backup is refused and the live file keeps its bytes.
+func TestRestoreRefusesBadBackups(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := seeded(t, dir)
+	good := filepath.Join(t.TempDir(), "good.db")
+	if err := s.Backup(ctx, good, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	live := filepath.Join(dir, "sealine.db")
+	before, _ := os.ReadFile(live)
+	raw, _ := os.ReadFile(good)
+	bad := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(bad, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	corrupted := append([]byte(nil), raw...)
+	for i := len(corrupted) / 2; i < len(corrupted)/2+4096 && i < len(corrupted); i++ {
+		corrupted[i] ^= 0x5a
+	}
+	foreign := filepath.Join(bad, "foreign.db")
+	f, err := Open(ctx, foreign, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	os.WriteFile(foreign, []byte("SQLite format 3\x00 but not really"), 0o600)
+	for _, tc := range []struct {
+		name, path string
+		want       error
+	}{
+		{"truncated", write("truncated.db", raw[:len(raw)/2]), ErrBadBackup},
+		{"corrupted", write("corrupted.db", corrupted), ErrBadBackup},
+		{"empty", write("empty.db", nil), ErrBadBackup},
+		{"not sqlite", foreign, ErrBadBackup},
+		{"missing", filepath.Join(bad, "missing.db"), os.ErrNotExist},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Restore(ctx, tc.path, live)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Restore = %v, want %v", err, tc.want)
+			}
+			if after, _ := os.ReadFile(live); string(after) != string(before) {
+				t.Fatal("the live file changed")
+			}
+		})
+	}
+}
+
+func TestBackupUnwritable(t *testing.T) {
+	s := seeded(t, t.TempDir())
+	defer s.Close()
+	err := s.Backup(t.Context(), filepath.Join(t.TempDir(), "no", "such", "dir", "b.db"), nil)
+	if err == nil {
+		t.Fatal("backup to a missing directory succeeded")
+	}
+}
+
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: err = %v, want %v", what, err, want)
+	}
+}
+
