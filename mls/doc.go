@@ -34,7 +34,8 @@
 // # Randomness
 //
 // Key generation (signature keys, HPKE keys via DeriveKeyPair), reuse
-// guards and fresh secrets read the injected io.Reader. Two exceptions
+// guards and fresh secrets read the injected io.Reader (Config.Rand; nil
+// means crypto/rand.Reader). Two exceptions
 // cannot be injected in Go 1.26: crypto/hpke draws the ephemeral
 // encapsulation key from crypto/rand, and crypto/ecdsa draws signing
 // nonces from it. Tests that need byte-identical output use
