@@ -14,8 +14,9 @@ type Received struct {
 	ContentType ContentType
 	// Application is set for application messages.
 	Application *ApplicationMessage
-	// ProposalRef is set for proposals, which are cached until the
-	// epoch's Commit.
+	// Proposal and ProposalRef are set for proposals, which are cached
+	// until the epoch's Commit.
+	Proposal    *Proposal
 	ProposalRef ProposalRef
 	// Commit is set for commits; the group is then in the new epoch.
 	Commit *CommitInfo
@@ -52,6 +53,7 @@ func (g *Group) Process(wire []byte) (*Received, error) {
 		rcv.Application = &ApplicationMessage{Sender: LeafIndex(ac.Content.Sender.Index),
 			Data: ac.Content.ApplicationData, AuthenticatedData: ac.Content.AuthenticatedData}
 	case ContentProposal:
+		rcv.Proposal = ac.Content.Proposal
 		rcv.ProposalRef, err = g.cacheProposal(ac)
 	case ContentCommit:
 		rcv.Commit, err = g.processCommit(ac)

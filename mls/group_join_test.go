@@ -130,7 +130,7 @@ func TestPassiveClientCommitVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("epoch %d proposal %d: %v", i, j, err)
 				}
-				if rcv.ProposalRef == nil {
+				if rcv.ProposalRef == nil || rcv.Proposal == nil {
 					t.Fatalf("epoch %d proposal %d: not a proposal", i, j)
 				}
 			}
