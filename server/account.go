@@ -52,6 +52,9 @@ func (a accountService) Register(ctx context.Context, req *connect.Request[seali
 		}
 		return nil, s.errInternal(ctx, "lookup username", err)
 	}
+	if err := s.quarantined(ctx, index); err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(ctx, []byte(m.GetPassword()))
 	if err != nil {
 		return nil, s.errInternal(ctx, "hash password", err)

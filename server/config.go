@@ -80,6 +80,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Messaging bounds key packages, queues and blobs (see MessagingConfig).
 	Messaging MessagingConfig
+	// Lifecycle sets retention periods and the purge job (see
+	// LifecycleConfig and RetentionTable).
+	Lifecycle LifecycleConfig
 }
 
 // DefaultDataDir returns $XDG_DATA_HOME/sealine, or ~/.local/share/sealine.

@@ -30,6 +30,9 @@ const (
 	ReasonShuttingDown       = "shutting_down"
 	ReasonCanceled           = "canceled"
 	ReasonInternal           = "internal"
+	ReasonPhoneInvalid       = "phone_invalid"
+	ReasonEmailInvalid       = "email_invalid"
+	ReasonContactNotSet      = "contact_not_set"
 )
 
 // messages are the human texts of each reason. They never hold personal data.
@@ -67,6 +70,8 @@ func message(reason string) string {
 		return "server is shutting down"
 	case ReasonCanceled:
 		return "request canceled"
+	case ReasonPhoneInvalid, ReasonEmailInvalid, ReasonContactNotSet:
+		return lifecycleMessage(reason)
 	}
 	return "internal error"
 }

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(sealinev1connect.NewAccountServiceHandler(accountService{s}, opts...))
 	mux.Handle(sealinev1connect.NewDeviceServiceHandler(deviceService{s}, opts...))
 	s.messagingRoutes(mux)
+	mux.Handle(sealinev1connect.NewLifecycleServiceHandler(lifecycleService{s}, opts...))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
 }

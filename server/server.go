@@ -63,6 +63,7 @@ type Server struct {
 	metricSv *http.Server
 
 	msg *messaging // key packages, conversations, queues, blobs
+	lc  *lifecycle // retention and withdrawal
 
 	stopping chan struct{} // closed when shutdown begins: streams end
 	stopOnce sync.Once
@@ -124,6 +125,7 @@ func newServer(cfg Config, st store.Store, keys *pii.Keyring, cert tls.Certifica
 	if err := s.startMessaging(); err != nil {
 		return nil, err
 	}
+	s.startLifecycle()
 	if err := s.listen(cert); err != nil {
 		s.stopMessaging()
 		return nil, err
@@ -190,6 +192,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.metricSv != nil {
 		go func() { errc <- s.metricSv.Serve(s.metricLn) }()
 	}
+	go s.purgeLoop(ctx)
 	s.log.Info("serving", "url", s.URL(), "db", s.store.Kind(), "cert", s.certFP, "version", s.cfg.Version)
 	var err error
 	select {

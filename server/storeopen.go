@@ -27,7 +27,9 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	if p, ok := strings.CutPrefix(cfg.DB, "sqlite:"); ok {
 		path = p
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	// The key store lives apart from the data, so that deleting a user's
+	// key also makes every backup of the data file unreadable for them.
+	st, err := sqlite.Open(ctx, path, sqlite.Options{KeysPath: dataPath(cfg, "keys.db")})
 	if err != nil {
 		return nil, fmt.Errorf("server: open SQLite: %w", err)
 	}

@@ -1,0 +1,195 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sealine/sealine/store"
+)
+
+// LifecycleConfig sets the retention periods and the purge job.
+type LifecycleConfig struct {
+	// Retention is how long each kind of data is kept.
+	Retention Retention
+	// PurgeEvery is how often the purge job runs on each node; 0 = 1
+	// hour, negative = never (run `sealine admin purge` instead). Purges
+	// are idempotent, so several nodes may run them at once.
+	PurgeEvery time.Duration
+	// PurgeBatch bounds the rows one purge transaction deletes; 0 = 500.
+	PurgeBatch int
+}
+
+// Retention is how long each kind of data is kept; a zero field takes its
+// default from RetentionTable.
+type Retention struct {
+	QueuedMessages     time.Duration
+	Blobs              time.Duration
+	InactiveSessions   time.Duration
+	Reports            time.Duration
+	SecurityLogs       time.Duration
+	WithdrawnUsernames time.Duration
+}
+
+// RetentionRule is one row of the retention table.
+type RetentionRule struct {
+	Kind    string
+	Default time.Duration
+	Purpose string
+	// Enforced says where the period is enforced.
+	Enforced string
+}
+
+const day = 24 * time.Hour
+
+// RetentionTable is the retention policy: one row per kind of data, with
+// its default period and why the data is kept at all. docs/OPERATIONS.md
+// reproduces it.
+func RetentionTable() []RetentionRule {
+	return []RetentionRule{
+		{"queued_messages", 30 * day, "deliver ciphertext to a device that is offline", "purge job"},
+		{"blobs", 30 * day, "let recipients download an encrypted attachment", "purge job (record and bytes)"},
+		{"inactive_sessions", 180 * day, "keep a device logged in between uses", "purge job (device, its sessions and key packages)"},
+		{"reports", 365 * day, "review abuse reports and restrict repeat offenders", "not stored yet: reserved"},
+		{"security_logs", 90 * day, "investigate attacks (logins, lockouts, revocations)", "the log sink (journald, collector)"},
+		{"withdrawn_usernames", 30 * day, "stop anyone from taking a departed user's name at once", "purge job (blind index and time only)"},
+	}
+}
+
+func (r Retention) withDefaults() Retention {
+	t := RetentionTable()
+	for i, p := range []*time.Duration{&r.QueuedMessages, &r.Blobs, &r.InactiveSessions, &r.Reports, &r.SecurityLogs, &r.WithdrawnUsernames} {
+		*p = or(*p, t[i].Default)
+	}
+	return r
+}
+
+func (cfg LifecycleConfig) withDefaults() LifecycleConfig {
+	cfg.Retention = cfg.Retention.withDefaults()
+	cfg.PurgeEvery = or(cfg.PurgeEvery, time.Hour)
+	cfg.PurgeBatch = or(cfg.PurgeBatch, 500)
+	return cfg
+}
+
+// PurgeReport counts the rows one purge run deleted, by kind.
+type PurgeReport map[store.PurgeKind]int64
+
+// PurgeProgress is called after each batch with the kind and the rows
+// of that kind deleted so far.
+type PurgeProgress func(kind store.PurgeKind, deleted int64)
+
+// purger runs the retention purges over a store and a blob store.
+type purger struct {
+	store store.Store
+	blobs BlobStore
+	cfg   LifecycleConfig
+}
+
+// run purges every kind once, batch by batch, until nothing is older than
+// its period at now.
+func (p purger) run(ctx context.Context, now time.Time, progress PurgeProgress) (PurgeReport, error) {
+	r := p.cfg.Retention
+	report := PurgeReport{}
+	for _, k := range []struct {
+		kind   store.PurgeKind
+		period time.Duration
+	}{
+		{store.PurgeQueued, r.QueuedMessages},
+		{store.PurgeBlobs, r.Blobs},
+		{store.PurgeSessions, r.InactiveSessions},
+		{store.PurgeQuarantine, r.WithdrawnUsernames},
+	} {
+		n, err := p.kind(ctx, k.kind, now.Add(-k.period), progress)
+		report[k.kind] = n
+		if err != nil {
+			return report, err
+		}
+	}
+	return report, nil
+}
+
+// kind purges one kind in batches; blob bytes go before their records,
+// so a crash between the two leaves a record the next run finishes.
+func (p purger) kind(ctx context.Context, kind store.PurgeKind, cutoff time.Time, progress PurgeProgress) (int64, error) {
+	var total int64
+	for {
+		if err := p.deleteBlobBytes(ctx, kind, cutoff); err != nil {
+			return total, err
+		}
+		n, err := p.store.Purge(ctx, kind, cutoff, p.cfg.PurgeBatch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if progress != nil {
+			progress(kind, total)
+		}
+		if n < int64(p.cfg.PurgeBatch) {
+			return total, nil
+		}
+	}
+}
+
+func (p purger) deleteBlobBytes(ctx context.Context, kind store.PurgeKind, cutoff time.Time) error {
+	if kind != store.PurgeBlobs || p.blobs == nil {
+		return nil
+	}
+	ids, err := p.store.ExpiredBlobs(ctx, cutoff, p.cfg.PurgeBatch)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := p.blobs.Delete(ctx, id); err != nil {
+			return fmt.Errorf("purge blobs: delete bytes: %w", err)
+		}
+	}
+	return nil
+}
+
+// PurgeNow runs the retention purge once, as the scheduled job does.
+func (s *Server) PurgeNow(ctx context.Context, progress PurgeProgress) (PurgeReport, error) {
+	p := purger{store: s.store, blobs: s.msg.cfg.BlobStore, cfg: s.lc.cfg}
+	report, err := p.run(ctx, s.now(), progress)
+	for kind, n := range report {
+		s.lc.purged.WithLabelValues(string(kind)).Add(float64(n))
+	}
+	logPurge(s.log, report, err)
+	return report, err
+}
+
+// logPurge logs counts only.
+func logPurge(log *slog.Logger, report PurgeReport, err error) {
+	attrs := make([]any, 0, 2*len(report)+2)
+	for _, k := range []store.PurgeKind{store.PurgeQueued, store.PurgeBlobs, store.PurgeSessions, store.PurgeQuarantine} {
+		attrs = append(attrs, string(k), report[k])
+	}
+	if err != nil {
+		log.Error("purge failed", append(attrs, "err", err.Error())...)
+		return
+	}
+	log.Info("purge", attrs...)
+}
+
+// purgeLoop runs the purge every PurgeEvery until ctx ends or the server
+// stops.
+func (s *Server) purgeLoop(ctx context.Context) {
+	if s.lc.cfg.PurgeEvery < 0 {
+		return
+	}
+	t := time.NewTicker(s.lc.cfg.PurgeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.stopping:
+			return
+		case <-t.C:
+			if _, err := s.PurgeNow(ctx, nil); errors.Is(err, context.Canceled) {
+				return
+			}
+		}
+	}
+}
