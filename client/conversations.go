@@ -255,8 +255,11 @@ func (m *Messenger) saveGroup(cv *conversation) error {
 
 func (m *Messenger) putGroup(tx *localstore.Tx, cv *conversation) error {
 	if cv.g != nil {
-		cv.rec.Epoch = cv.g.Epoch()
-		cv.rec.State = marshalGroup(cv.g)
+		state, err := marshalGroup(cv.g)
+		if err != nil {
+			return err
+		}
+		cv.rec.Epoch, cv.rec.State = cv.g.Epoch(), state
 	}
 	return tx.PutGroup(cv.rec)
 }

@@ -59,6 +59,7 @@ func (m *Messenger) onApplication(env *sealinev1.Envelope, out *outcome) {
 		m.decryptFailed(cv, env, err, out)
 		return
 	}
+	out.write(func(tx *localstore.Tx) error { return m.putGroup(tx, cv) }) // the key is consumed
 	from, _ := memberAt(cv.g, am.Sender)
 	c, err := parseContent(am.Data)
 	if err != nil {

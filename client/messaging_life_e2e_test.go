@@ -243,3 +243,48 @@ func scanForPlaintext(t *testing.T, dir string, secrets []string) {
 		t.Fatal(err)
 	}
 }
+
+func TestE2ERestartResumesConversation(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
+	bc := env.SDKUser(t, "bob", nil)
+	cfg := client.MessengerConfig{Passphrase: "bob's secret", KDF: &testenv.CheapKDF, Now: env.Clock.Now}
+	bob, err := bc.Messenger(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.TopUpKeyPackages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conv, err := alice.Direct(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(t, alice, conv, "before the restart")
+	if err := bob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, bob, conv, "before the restart")
+	bob.Close()
+
+	if _, err := bc.Messenger(client.MessengerConfig{Passphrase: "wrong", Now: env.Clock.Now}); err == nil {
+		t.Fatal("reopened with a wrong passphrase")
+	}
+	send(t, alice, conv, "while bob was away")
+	bob, err = bc.Messenger(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, bob, conv, "while bob was away")
+	send(t, bob, conv, "back again")
+	waitText(t, alice, conv, "back again")
+	hist, err := bob.History(conv, 10)
+	if err != nil || len(hist) != 3 {
+		t.Errorf("History after restart = %d, %v", len(hist), err)
+	}
+}

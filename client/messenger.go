@@ -169,7 +169,7 @@ func (m *Messenger) load() error {
 			return err
 		}
 		for _, rec := range recs {
-			g, _ := restoreGroup(m.mlsConfig(), rec.State, m.sig)
+			g, _ := restoreGroup(m.mlsConfig(), rec.State)
 			m.groups[rec.ConvID] = &conversation{rec: rec, g: g}
 		}
 		return nil
@@ -203,7 +203,7 @@ func (m *Messenger) now() time.Time { return m.cfg.Now() }
 // Messaging errors callers branch on.
 var (
 	ErrNoConversation = errors.New("no such conversation")
-	ErrStateLost      = errors.New("conversation state was not saved (this build cannot persist MLS groups)")
+	ErrStateLost      = errors.New("conversation state could not be restored")
 	ErrStaleEpoch     = errors.New("conversation moved to a newer epoch")
 	ErrNotMember      = errors.New("not a member of the conversation")
 	ErrUserNotFound   = errors.New("no such user")

@@ -133,6 +133,9 @@ func (m *Messenger) encrypt(convID string, c *Content, cmid []byte) (*sealinev1.
 	if err != nil {
 		return nil, rec, fmt.Errorf("send: %w", err)
 	}
+	if err := m.saveGroup(cv); err != nil { // the generation is consumed
+		return nil, rec, err
+	}
 	return &sealinev1.SendRequest{ConversationId: convID, ClientMessageId: cmid, Epoch: epoch, Message: wire}, rec, nil
 }
 
