@@ -150,6 +150,9 @@ func (m *Messenger) Direct(ctx context.Context, peerUsername string) (string, er
 	if peer == m.me.UserID {
 		return "", fmt.Errorf("%w: cannot open a direct conversation with yourself", ErrDirectMembers)
 	}
+	if id, ok := m.directWith(peer); ok { // learned the user id only now
+		return id, nil
+	}
 	mine, err := m.claimOwn(ctx)
 	if err != nil {
 		return "", err
@@ -163,6 +166,11 @@ func (m *Messenger) existingDirect(peerUsername string) (string, bool) {
 		peer, _ = tx.UserID(peerUsername)
 		return nil
 	})
+	return m.directWith(peer)
+}
+
+// directWith returns the direct conversation with user id peer.
+func (m *Messenger) directWith(peer string) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id, cv := range m.groups {
@@ -425,4 +433,15 @@ func (m *Messenger) forget(ctx context.Context, convID string, by Member) error 
 		m.emit(ctx, &LeftEvent{ConvID: convID, By: by})
 	}
 	return err
+}
+
+// Username returns the username this device learned for a user id (from
+// key package claims), or "" if it knows none.
+func (m *Messenger) Username(userID string) string {
+	var name string
+	m.store.View(func(tx *localstore.Tx) error {
+		name, _ = tx.Username(userID)
+		return nil
+	})
+	return name
 }
