@@ -273,6 +273,42 @@ func TestHostileReplayDetected(t *testing.T) {
 	waitWarning(t, bob, client.WarnReplay)
 }
 
+func TestHostileReplayFromPastEpochDetected(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	h := newHostile(t, env)
+	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
+	bob := env.Messenger(t, env.SDKUser(t, "bob", h.client()), true, client.MessengerConfig{})
+	env.Messenger(t, env.SDKUser(t, "carol", nil), true, client.MessengerConfig{})
+	conv, err := alice.CreateGroup(ctx, "g", "bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJoined(t, bob, conv)
+	var captured *sealinev1.Envelope
+	dev := alice.Me().DeviceID
+	h.arm(func(h *hostile, env *sealinev1.Envelope) []*sealinev1.Envelope {
+		if fromApp(env, dev) && captured == nil {
+			captured = proto.Clone(env).(*sealinev1.Envelope)
+		}
+		return []*sealinev1.Envelope{env}
+	})
+	send(t, alice, conv, "from the old epoch")
+	waitText(t, bob, conv, "from the old epoch")
+	if err := alice.Remove(ctx, conv, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, bob, "carol removed", func(ev client.Event) bool {
+		e, ok := ev.(*client.MemberEvent)
+		return ok && len(e.Removed) == 1
+	})
+	h.mu.Lock()
+	replay := proto.Clone(captured).(*sealinev1.Envelope)
+	h.mu.Unlock()
+	h.injectEnvelope(replay)
+	waitWarning(t, bob, client.WarnReplay)
+}
+
 func TestHostileDropDetected(t *testing.T) {
 	_, alice, bob, h, conv := directUnderAttack(t, client.MessengerConfig{ReorderWait: 200 * time.Millisecond})
 	dev := alice.Me().DeviceID

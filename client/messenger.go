@@ -195,7 +195,10 @@ func (m *Messenger) Me() Member { return m.me }
 func (m *Messenger) Events() <-chan Event { return m.events }
 
 func (m *Messenger) mlsConfig() mls.Config {
-	return mls.Config{Rand: m.c.rand, Now: m.cfg.Now, PaddingBlock: 32}
+	// KeepEpochs < 0: no past epoch keys. The server orders each device's
+	// queue, so an application message never follows the commit that
+	// ended its epoch; one that does is reported, not decrypted.
+	return mls.Config{Rand: m.c.rand, Now: m.cfg.Now, PaddingBlock: 32, KeepEpochs: -1}
 }
 
 func (m *Messenger) now() time.Time { return m.cfg.Now() }
