@@ -27,6 +27,33 @@
 // so is a home directory others can enter (checked before Register or Login
 // sends anything).
 //
+// # Messaging
+//
+// Client.Messenger opens this device's end-to-end encrypted messaging.
+// Every conversation, direct or group, is one MLS group (RFC 9420, package
+// mls) whose members are devices. A device's MLS credential is a
+// BasicCredential "<user_id>/<device_id>" and its MLS signature key is
+// its registered Ed25519 device key; suite 1 is the default, 0x004D
+// (X-Wing) is available through MessengerConfig.Suite. Messenger keeps
+// one-time and last-resort KeyPackages topped up on the server.
+//
+// Local state lives in <home>/messages.db (package client/localstore):
+// each conversation's MLS state, the KeyPackage private keys, the message
+// history and the per-sender sequence tracking, every secret and body
+// sealed with XChaCha20-Poly1305 under the storage key (<home>/storage.key,
+// or Argon2id of MessengerConfig.Passphrase).
+//
+// Inside each MLS application message travels a versioned Content
+// (content.go): text, receipt, typing, attachment metadata or an epoch
+// check, with a random message id, the sender's clock and a per-epoch
+// sequence number. The receive loop (Run, or Sync) reads the device's
+// queue in cursor order, joins from Welcomes, applies commits, decrypts
+// application messages, commits the local state with the cursor and only
+// then acknowledges. What an honest server never does, a dishonest one
+// is caught doing (guard.go): a replayed, dropped or reordered message, a
+// forked group (members shown different commits) and a third user's
+// device in a direct conversation each raise a SecurityWarning event.
+//
 // # Errors
 //
 // Server refusals carry a stable reason (sealinev1.ErrorDetail). They come
