@@ -122,7 +122,8 @@ func (m *Messenger) TopUpKeyPackages(ctx context.Context) (available int, err er
 		return 0, fmt.Errorf("key package status: %w", rpcErr(err))
 	}
 	n := m.cfg.KeyPackages - int(st.GetAvailable())
-	if int(st.GetAvailable()) >= m.cfg.KeyPackages/2 && st.GetHasLastResort() {
+	lastResort := !st.GetHasLastResort() || m.lastResortOld()
+	if int(st.GetAvailable()) >= m.cfg.KeyPackages/2 && !lastResort {
 		return int(st.GetAvailable()), nil
 	}
 	req := &sealinev1.UploadKeyPackagesRequest{}
@@ -134,7 +135,7 @@ func (m *Messenger) TopUpKeyPackages(ctx context.Context) (available int, err er
 		}
 		req.KeyPackages, recs = append(req.KeyPackages, wire), append(recs, rec)
 	}
-	if !st.GetHasLastResort() {
+	if lastResort {
 		wire, rec, err := m.newKeyPackage(true)
 		if err != nil {
 			return 0, err
@@ -151,8 +152,14 @@ func (m *Messenger) TopUpKeyPackages(ctx context.Context) (available int, err er
 	return int(resp.GetAvailable()), nil
 }
 
+// saveKeyPackages stores new private keys and forgets those whose
+// KeyPackages expired a week ago (a Welcome to them can no longer be
+// valid, even one still queued).
 func (m *Messenger) saveKeyPackages(recs []localstore.KeyPackage) error {
 	return m.store.Update(func(tx *localstore.Tx) error {
+		if _, err := tx.DeleteKeyPackagesBefore(m.now().Add(-keyPackageLifetime - 7*24*time.Hour)); err != nil {
+			return err
+		}
 		for _, rec := range recs {
 			if err := tx.PutKeyPackage(rec); err != nil {
 				return err
@@ -160,6 +167,17 @@ func (m *Messenger) saveKeyPackages(recs []localstore.KeyPackage) error {
 		}
 		return nil
 	})
+}
+
+// lastResortOld reports whether the last-resort KeyPackage has used a
+// third of its lifetime, so that claimers never get an expired one.
+func (m *Messenger) lastResortOld() bool {
+	var created time.Time
+	m.store.View(func(tx *localstore.Tx) error {
+		created, _ = tx.LastResortCreated()
+		return nil
+	})
+	return m.now().Sub(created) > keyPackageLifetime/3
 }
 
 // claimed is a validated KeyPackage of another device.

@@ -181,3 +181,35 @@ func FuzzParseKDFRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestKeyPackageExpiry(t *testing.T) {
+	now := time.UnixMilli(1_000_000)
+	s := mustOpen(t, tempHome(t), Options{Now: func() time.Time { return now }})
+	err := s.Update(func(tx *Tx) error {
+		return errors.Join(tx.PutKeyPackage(KeyPackage{Ref: []byte("old"), Private: []byte{1}}),
+			tx.PutKeyPackage(KeyPackage{Ref: []byte("lr"), LastResort: true, Private: []byte{2}}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.PutKeyPackage(KeyPackage{Ref: []byte("new"), Private: []byte{3}}); err != nil {
+			return err
+		}
+		if at, err := tx.LastResortCreated(); err != nil || at.UnixMilli() != 1_000_000 {
+			t.Errorf("LastResortCreated = %v, %v", at, err)
+		}
+		n, err := tx.DeleteKeyPackagesBefore(now.Add(-time.Minute))
+		if n != 2 || err != nil {
+			t.Errorf("DeleteKeyPackagesBefore = %d, %v; want 2", n, err)
+		}
+		if c, _ := tx.CountKeyPackages(); c != 1 {
+			t.Errorf("left %d one-time key packages, want 1", c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -185,9 +185,25 @@ func (tx *Tx) DeleteKeyPackage(ref []byte) error {
 	return tx.exec(`DELETE FROM key_packages WHERE ref = ?`, ref)
 }
 
-// DeleteLastResort deletes every last-resort KeyPackage but keep.
-func (tx *Tx) DeleteLastResort(keep []byte) error {
-	return tx.exec(`DELETE FROM key_packages WHERE last_resort = 1 AND ref <> ?`, keep)
+// LastResortCreated returns when the newest last-resort KeyPackage was
+// made, or the zero time if there is none.
+func (tx *Tx) LastResortCreated() (time.Time, error) {
+	var ms sql.NullInt64
+	err := tx.tx.QueryRow(`SELECT max(created) FROM key_packages WHERE last_resort = 1`).Scan(&ms)
+	if err != nil || !ms.Valid {
+		return time.Time{}, notFound(err)
+	}
+	return time.UnixMilli(ms.Int64), nil
+}
+
+// DeleteKeyPackagesBefore deletes the KeyPackages created before t
+// (expired ones nobody used) and returns how many.
+func (tx *Tx) DeleteKeyPackagesBefore(t time.Time) (int64, error) {
+	res, err := tx.tx.Exec(`DELETE FROM key_packages WHERE created < ?`, t.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("localstore: %w", err)
+	}
+	return res.RowsAffected()
 }
 
 // CountKeyPackages returns how many one-time KeyPackages are stored.
