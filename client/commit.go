@@ -144,31 +144,40 @@ func (m *Messenger) waitEpoch(ctx context.Context, convID string, epoch uint64) 
 // was not reached.
 var errStalled = errors.New("delivery queue has nothing more for this device")
 
-// waitFor waits until cond (called with m.mu held) holds. With a receive
-// loop running it waits for the loop's progress; otherwise it reads the
-// queue itself until cond holds or the server says it is caught up.
+// waitFor waits until cond (called with m.mu held) holds. A running
+// receive loop gets a moment to get there; otherwise (or if it is
+// reconnecting) this reads the queue itself, which always suffices: what
+// is awaited (the commit that won an epoch, the echo of an accepted
+// commit) was queued before the server replied.
 func (m *Messenger) waitFor(ctx context.Context, cond func() bool) error {
-	timer := time.NewTimer(m.c.timeout)
-	defer timer.Stop()
-	for {
-		m.mu.Lock()
-		ok, running, progress := cond(), m.running > 0, m.progress
-		m.mu.Unlock()
-		if ok {
-			return nil
-		}
-		if !running {
-			return m.pull(ctx, cond)
-		}
+	m.mu.Lock()
+	ok, running, progress := cond(), m.running > 0, m.progress
+	m.mu.Unlock()
+	deadline := time.NewTimer(m.c.timeout)
+	defer deadline.Stop()
+	for running && !ok {
 		select {
 		case <-progress:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-timer.C:
-			return fmt.Errorf("wait for delivery: %w", context.DeadlineExceeded)
+		case <-time.After(loopGrace):
+			running = false
+		case <-deadline.C:
+			running = false
 		}
+		m.mu.Lock()
+		ok, progress = cond(), m.progress
+		m.mu.Unlock()
 	}
+	if ok {
+		return nil
+	}
+	return m.pull(ctx, cond)
 }
+
+// loopGrace is how long waitFor lets a running receive loop make
+// progress before reading the queue itself.
+const loopGrace = 250 * time.Millisecond
 
 // pull reads the queue from the stored cursor until cond holds.
 func (m *Messenger) pull(ctx context.Context, cond func() bool) error {
