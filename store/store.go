@@ -146,4 +146,13 @@ type KeyStore interface {
 	Key(ctx context.Context, userID string) (WrappedKey, error)
 	// DeleteKey destroys the user's key; ErrNotFound if there is none.
 	DeleteKey(ctx context.Context, userID string) error
+	// KeysNotWrappedBy returns up to limit keys wrapped by another KEK
+	// than kekID, ordered by user id, for a key rotation.
+	KeysNotWrappedBy(ctx context.Context, kekID string, limit int) ([]WrappedKey, error)
+	// Rewrap replaces k.UserID's key with k only if it is still wrapped by
+	// oldKEKID, in one conditional UPDATE; ErrNotFound otherwise (deleted,
+	// or already rewrapped by another node).
+	Rewrap(ctx context.Context, k WrappedKey, oldKEKID string) error
+	// CountKeys counts all keys and those wrapped by kekID.
+	CountKeys(ctx context.Context, kekID string) (total, wrappedBy int64, err error)
 }

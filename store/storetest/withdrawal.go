@@ -21,6 +21,7 @@ var lifecycleTests = []struct {
 	{"PurgeBlobs", testPurgeBlobs},
 	{"PurgeSessions", testPurgeSessions},
 	{"PurgeQuarantine", testPurgeQuarantine},
+	{"KeyRotation", testKeyRotation},
 }
 
 func contact(userID string, kind store.ContactKind, v string) store.Contact {
