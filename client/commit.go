@@ -29,45 +29,66 @@ func (ch *change) empty() bool {
 var errNotMerged = errors.New("commit accepted but not yet confirmed by the delivery queue")
 
 // commit builds a Commit with build, sends it and waits until its echo
-// is processed (the receive path merges it). On stale_epoch it processes
-// the commit that won and rebuilds, at most CommitRetries times. m.op
-// must be held.
+// is processed (the receive path merges it). On stale_epoch, or when the
+// outcome is unknown and another commit took the epoch, it processes the
+// commit that won and rebuilds, at most CommitRetries times. m.op must be
+// held.
 func (m *Messenger) commit(ctx context.Context, convID string, build func(*mls.Group) (change, error)) error {
 	for range m.cfg.CommitRetries {
-		req, done, err := m.prepareCommit(convID, build)
-		if err != nil || done {
+		req, pc, err := m.prepareCommit(convID, build)
+		if err != nil || pc == nil {
 			return err
 		}
 		resp, err := call(ctx, m.c, connect.NewRequest(req), m.convs.Commit)
-		if err = rpcErr(err); err == nil {
-			return m.confirmCommit(ctx, convID, req.GetEpoch(), resp.GetCursor())
+		err = rpcErr(err)
+		var refusal *Error
+		if err != nil && errors.As(err, &refusal) && !errors.Is(err, ErrStaleEpoch) {
+			m.dropPending(convID)
+			return fmt.Errorf("commit: %w", err)
 		}
-		if !errors.Is(err, ErrStaleEpoch) {
-			return m.commitFailed(ctx, convID, req.GetEpoch(), err)
-		}
+		// Accepted, lost to another commit, or unknown: the queue says which.
+		werr := m.waitFor(ctx, func() bool {
+			return m.mergedLocked(convID, pc) || m.epochLocked(convID) > req.GetEpoch() ||
+				(err == nil && m.cursor >= resp.GetCursor())
+		})
+		m.mu.Lock()
+		merged, moved := m.mergedLocked(convID, pc), m.epochLocked(convID) > req.GetEpoch()
+		m.mu.Unlock()
 		m.dropPending(convID)
-		if err := m.waitEpoch(ctx, convID, req.GetEpoch()); err != nil {
-			return err
+		switch {
+		case merged:
+			return m.sendEpochCheck(ctx, convID)
+		case err == nil:
+			return fmt.Errorf("commit: %w", errors.Join(errNotMerged, werr))
+		case !moved:
+			return fmt.Errorf("commit: %w", err)
 		}
 	}
 	return ErrTooManyRetries
 }
 
-// prepareCommit runs build and creates the pending Commit and its request.
-func (m *Messenger) prepareCommit(convID string, build func(*mls.Group) (change, error)) (*sealinev1.CommitRequest, bool, error) {
+// mergedLocked reports whether pc was merged. m.mu must be held.
+func (m *Messenger) mergedLocked(convID string, pc *mls.PendingCommit) bool {
+	cv, ok := m.groups[convID]
+	return ok && cv.merged == pc
+}
+
+// prepareCommit runs build and creates the pending Commit and its
+// request; a nil PendingCommit means there is nothing to commit.
+func (m *Messenger) prepareCommit(convID string, build func(*mls.Group) (change, error)) (*sealinev1.CommitRequest, *mls.PendingCommit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cv, err := m.liveLocked(convID)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	ch, err := build(cv.g)
 	if err != nil || ch.empty() {
-		return nil, true, err
+		return nil, nil, err
 	}
 	pc, err := cv.g.Commit(ch.params)
 	if err != nil {
-		return nil, false, fmt.Errorf("commit: %w", err)
+		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
 	req := &sealinev1.CommitRequest{ConversationId: convID, Epoch: cv.g.Epoch(), Commit: pc.Commit}
 	for _, leaf := range pc.Info.Removed {
@@ -82,7 +103,7 @@ func (m *Messenger) prepareCommit(convID string, build func(*mls.Group) (change,
 		req.Welcomes = []*sealinev1.Welcome{{Welcome: pc.Welcome, DeviceIds: req.AddedDeviceIds}}
 	}
 	cv.pending = pc
-	return req, false, nil
+	return req, pc, nil
 }
 
 func (m *Messenger) dropPending(convID string) {
@@ -91,38 +112,6 @@ func (m *Messenger) dropPending(convID string) {
 	if cv, ok := m.groups[convID]; ok {
 		cv.pending = nil
 	}
-}
-
-// confirmCommit waits for the echo of an accepted commit (at cursor),
-// then tells the group its epoch authenticator.
-func (m *Messenger) confirmCommit(ctx context.Context, convID string, epoch, cursor uint64) error {
-	if err := m.waitFor(ctx, func() bool { return m.cursor >= cursor || m.epochLocked(convID) > epoch }); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	m.mu.Lock()
-	merged := m.epochLocked(convID) > epoch
-	m.mu.Unlock()
-	if !merged {
-		m.dropPending(convID)
-		return fmt.Errorf("commit: %w", errNotMerged)
-	}
-	return m.sendEpochCheck(ctx, convID)
-}
-
-// commitFailed handles a Commit whose outcome is unknown (a transport
-// failure): if the server did accept it, its echo is in the queue.
-func (m *Messenger) commitFailed(ctx context.Context, convID string, epoch uint64, cause error) error {
-	var refusal *Error
-	if !errors.As(cause, &refusal) {
-		wctx, cancel := context.WithTimeout(ctx, m.c.timeout)
-		err := m.waitFor(wctx, func() bool { return m.epochLocked(convID) > epoch })
-		cancel()
-		if err == nil {
-			return m.sendEpochCheck(ctx, convID)
-		}
-	}
-	m.dropPending(convID)
-	return fmt.Errorf("commit: %w", cause)
 }
 
 // epochLocked returns a conversation's epoch (0 if unknown). m.mu must

@@ -30,11 +30,12 @@ type hostile struct {
 	t    testing.TB
 	base http.RoundTripper
 
-	mu       sync.Mutex
-	attack   func(h *hostile, env *sealinev1.Envelope) []*sealinev1.Envelope
-	onCommit func(h *hostile, req *sealinev1.CommitRequest) *sealinev1.CommitResponse
-	last     uint64      // last cursor delivered
-	inject   chan []byte // frames for the open stream
+	mu              sync.Mutex
+	attack          func(h *hostile, env *sealinev1.Envelope) []*sealinev1.Envelope
+	onCommit        func(h *hostile, req *sealinev1.CommitRequest) *sealinev1.CommitResponse
+	loseCommitReply bool        // forward Commits but fail the reply
+	last            uint64      // last cursor delivered
+	inject          chan []byte // frames for the open stream
 }
 
 func newHostile(t testing.TB, env *testenv.Env) *hostile {
@@ -82,8 +83,15 @@ func (h *hostile) unary(req *http.Request, msg proto.Message, edit func(proto.Me
 // commit fakes the reply to a Commit when onCommit says so.
 func (h *hostile) commit(req *http.Request) (*http.Response, error) {
 	h.mu.Lock()
-	fake := h.onCommit
+	fake, lose := h.onCommit, h.loseCommitReply
 	h.mu.Unlock()
+	if lose {
+		if resp, err := h.base.RoundTrip(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return nil, errors.New("hostile: connection reset after the commit was sent")
+	}
 	if fake == nil {
 		return h.base.RoundTrip(req)
 	}
@@ -396,6 +404,29 @@ func TestHostileForkDetected(t *testing.T) {
 	send(t, alice, conv, "on alice's branch")
 	waitText(t, carol, conv, "on alice's branch")
 	waitWarning(t, bob, client.WarnFork)
+}
+
+func TestLostCommitReplyRecovered(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	h := newHostile(t, env)
+	alice := env.Messenger(t, env.SDKUser(t, "alice", h.client()), true, client.MessengerConfig{})
+	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), true, client.MessengerConfig{})
+	carol := env.Messenger(t, env.SDKUser(t, "carol", nil), true, client.MessengerConfig{})
+	conv, err := alice.CreateGroup(ctx, "g", "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJoined(t, bob, conv)
+	h.mu.Lock()
+	h.loseCommitReply = true
+	h.mu.Unlock()
+	if err := alice.Add(ctx, conv, "carol"); err != nil {
+		t.Fatalf("Add with a lost reply: %v", err)
+	}
+	waitJoined(t, carol, conv)
+	send(t, alice, conv, "after the lost reply")
+	everyoneGets(t, []*client.Messenger{bob, carol}, conv, "after the lost reply")
 }
 
 func TestHostileThirdUserInDirect(t *testing.T) {

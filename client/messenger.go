@@ -113,6 +113,7 @@ type conversation struct {
 	rec     localstore.Group
 	g       *mls.Group // nil when the state could not be restored
 	pending *mls.PendingCommit
+	merged  *mls.PendingCommit // the last own commit merged
 }
 
 type senderKey struct{ conv, sender string }

@@ -319,7 +319,7 @@ func (m *Messenger) onCommit(env *sealinev1.Envelope, out *outcome) {
 			out.warn(conv, WarnUndecryptable, m.me, "own commit did not merge: "+err.Error())
 			return
 		}
-		info, by, cv.pending = cv.pending.Info, m.me, nil
+		info, by, cv.merged, cv.pending = cv.pending.Info, m.me, cv.pending, nil
 	} else {
 		rcv, err := cv.g.Process(env.GetPayload())
 		if err != nil {
