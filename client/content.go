@@ -19,6 +19,7 @@ import (
 //	  typing       typing uint8 (0 stopped, 1 typing)
 //	  attachment   metadata<uint16> (attachment.Metadata's encoding)
 //	  epoch-check  epoch uint64 | authenticator<uint8>
+//	  group-name   name<uint16> (UTF-8, <= 256 bytes)
 //
 // seq counts every content a device sends in one epoch of a
 // conversation, starting at 1; prev_count says how many it sent in
@@ -41,6 +42,7 @@ type Content struct {
 	Attachment *attachment.Metadata // ContentAttachment
 	Epoch      uint64               // ContentEpochCheck
 	Auth       []byte               // ContentEpochCheck: the sender's epoch authenticator
+	Name       string               // ContentGroupName
 }
 
 // MessageID is a message's random 16-byte id, chosen by its sender.
@@ -56,6 +58,7 @@ const (
 	ContentTyping     ContentKind = 3
 	ContentAttachment ContentKind = 4
 	ContentEpochCheck ContentKind = 5
+	ContentGroupName  ContentKind = 6
 )
 
 // ReceiptKind says whether a receipt reports delivery or reading.
@@ -74,6 +77,7 @@ const (
 	maxTextLen    = 64 << 10
 	maxReceiptIDs = 1024
 	maxAuthLen    = 64
+	maxNameLen    = 256
 )
 
 // ErrBadContent reports a content that does not decode.
@@ -106,6 +110,8 @@ func marshalContent(c *Content) ([]byte, error) {
 	case ContentEpochCheck:
 		b.AddUint64(c.Epoch)
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(c.Auth) })
+	case ContentGroupName:
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.Name)) })
 	default:
 		return nil, ErrBadContent
 	}
@@ -177,6 +183,13 @@ func parseBody(s *cryptobyte.String, c *Content) bool {
 			return false
 		}
 		c.Auth = []byte(auth)
+		return true
+	case ContentGroupName:
+		var name cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&name) || len(name) > maxNameLen {
+			return false
+		}
+		c.Name = string(name)
 		return true
 	}
 	return false

@@ -18,6 +18,7 @@ func TestContentRoundTrip(t *testing.T) {
 		{"empty text", func(c *Content) { c.Kind = ContentText }},
 		{"receipt", func(c *Content) { c.Kind, c.Receipt, c.ReceiptIDs = ContentReceipt, ReceiptRead, []MessageID{{1}, {2}} }},
 		{"typing", func(c *Content) { c.Kind, c.Typing = ContentTyping, true }},
+		{"group name", func(c *Content) { c.Kind, c.Name = ContentGroupName, "the crew" }},
 		{"epoch check", func(c *Content) { c.Kind, c.Epoch, c.Auth = ContentEpochCheck, 4, bytes.Repeat([]byte{9}, 32) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -207,7 +207,11 @@ func (m *Messenger) CreateGroup(ctx context.Context, name string, usernames ...s
 	if err != nil {
 		return "", err
 	}
-	return m.create(ctx, false, "", name, append(adds, mine...))
+	id, err := m.create(ctx, false, "", name, append(adds, mine...))
+	if err != nil || name == "" {
+		return id, err
+	}
+	return id, m.sendLocked(ctx, id, &Content{Kind: ContentGroupName, Name: name}, false)
 }
 
 // create makes the group at epoch 0, registers it and commits the adds.

@@ -17,8 +17,8 @@ type Member struct {
 func (m Member) String() string { return m.UserID + "/" + m.DeviceID }
 
 // Event is something the receive loop delivers: *MessageEvent,
-// *ReceiptEvent, *TypingEvent, *MemberEvent, *JoinedEvent, *LeftEvent or
-// *SecurityWarning.
+// *ReceiptEvent, *TypingEvent, *MemberEvent, *JoinedEvent, *LeftEvent,
+// *RenamedEvent or *SecurityWarning.
 type Event interface{ event() }
 
 // Message is a text or attachment message of a conversation.
@@ -75,6 +75,13 @@ type JoinedEvent struct {
 type LeftEvent struct {
 	ConvID string
 	By     Member // zero when this device left on its own
+}
+
+// RenamedEvent reports a group's new name, set by a member.
+type RenamedEvent struct {
+	ConvID string
+	By     Member
+	Name   string
 }
 
 // WarningKind names what a SecurityWarning detected.
@@ -135,4 +142,5 @@ func (*TypingEvent) event()     {}
 func (*MemberEvent) event()     {}
 func (*JoinedEvent) event()     {}
 func (*LeftEvent) event()       {}
+func (*RenamedEvent) event()    {}
 func (*SecurityWarning) event() {}

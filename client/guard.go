@@ -285,6 +285,12 @@ func (m *Messenger) deliver(cv *conversation, from Member, c *Content, out *outc
 		out.emit(&ReceiptEvent{ConvID: conv, From: from, Kind: c.Receipt, IDs: c.ReceiptIDs})
 	case ContentTyping:
 		out.emit(&TypingEvent{ConvID: conv, From: from, Typing: c.Typing})
+	case ContentGroupName:
+		if !cv.rec.Direct {
+			cv.rec.Name = c.Name
+			out.write(func(tx *localstore.Tx) error { return m.putGroup(tx, cv) })
+			out.emit(&RenamedEvent{ConvID: conv, By: from, Name: c.Name})
+		}
 	case ContentEpochCheck:
 		if c.Epoch != cv.g.Epoch() || !hmac.Equal(c.Auth, cv.g.EpochAuthenticator()) {
 			out.warn(conv, WarnFork, from, fmt.Sprintf("epoch %d authenticator differs from ours: the group was forked", c.Epoch))

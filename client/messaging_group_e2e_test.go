@@ -64,6 +64,10 @@ func growGroup(t testing.TB, n, batch int) {
 		t.Fatalf("CreateGroup: %v", err)
 	}
 	everyoneJoins(t, ms[1:3], conv)
+	waitEvent(t, ms[2], "group name", func(ev client.Event) bool {
+		r, ok := ev.(*client.RenamedEvent)
+		return ok && r.Name == "crew"
+	})
 	for have := 3; have < n; {
 		next := min(have+batch, n)
 		if err := ms[0].Add(ctx, conv, names[have:next]...); err != nil {

@@ -43,6 +43,30 @@ func (m *Messenger) SendAttachment(ctx context.Context, convID string, md attach
 	return c.ID, err
 }
 
+// Rename sets a group conversation's name for every member (a name is
+// advisory: any member may change it).
+func (m *Messenger) Rename(ctx context.Context, convID, name string) error {
+	if len(name) > maxNameLen {
+		return fmt.Errorf("%w: name longer than %d bytes", ErrInvalidInput, maxNameLen)
+	}
+	if err := m.checkNotDirect(convID); err != nil {
+		return err
+	}
+	m.op.Lock()
+	defer m.op.Unlock()
+	if err := m.sendLocked(ctx, convID, &Content{Kind: ContentGroupName, Name: name}, false); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cv, err := m.liveLocked(convID)
+	if err != nil {
+		return err
+	}
+	cv.rec.Name = name
+	return m.saveGroup(cv)
+}
+
 // MarkRead sends a read receipt for messages of a conversation.
 func (m *Messenger) MarkRead(ctx context.Context, convID string, ids ...MessageID) error {
 	return m.receipt(ctx, convID, ReceiptRead, ids)

@@ -119,6 +119,9 @@ func newGroupCmd(a *app) *cobra.Command {
 	sub("remove CONV USER...", "Remove every device of each USER", 2, func(ctx context.Context, m *client.Messenger, args []string) error {
 		return m.Remove(ctx, args[0], args[1:]...)
 	})
+	sub("rename CONV NAME...", "Set a group's name for every member", 2, func(ctx context.Context, m *client.Messenger, args []string) error {
+		return m.Rename(ctx, args[0], strings.Join(args[1:], " "))
+	})
 	sub("leave CONV", "Leave a conversation", 1, func(ctx context.Context, m *client.Messenger, args []string) error {
 		return m.Leave(ctx, args[0])
 	})
@@ -277,6 +280,8 @@ func (a *app) printEvent(m *client.Messenger, ev client.Event) {
 			kind = "read"
 		}
 		fmt.Fprintf(a.stdout, "%s %s by %s (%d messages)\n", ev.ConvID, kind, printable(a.userName(m, ev.From.UserID)), len(ev.IDs))
+	case *client.RenamedEvent:
+		fmt.Fprintf(a.stdout, "%s named %q by %s\n", ev.ConvID, printable(ev.Name), printable(a.userName(m, ev.By.UserID)))
 	case *client.SecurityWarning:
 		fmt.Fprintf(a.stdout, "SECURITY WARNING %s in %s: %s\n", ev.Kind, ev.ConvID, printable(ev.Detail))
 	}

@@ -61,7 +61,7 @@ func TestMessagingCLI(t *testing.T) {
 		t.Fatalf("group create output %q", out)
 	}
 	c.ok("", as(homeA, "send", group[1], "heron-quartz-7788 to the flock")...)
-	if out = c.ok("", as(homeC, "sync")...); !strings.Contains(out, "heron-quartz-7788 to the flock") {
+	if out = c.ok("", as(homeC, "sync")...); !strings.Contains(out, "heron-quartz-7788 to the flock") || !strings.Contains(out, `named "birds"`) {
 		t.Errorf("carol's sync:\n%s", out)
 	}
 	if out = c.ok("", as(homeC, "conversations")...); !strings.Contains(out, group[1]) {
