@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"github.com/sealine/sealine/internal/password"
-	"github.com/sealine/sealine/internal/pii"
 	"github.com/sealine/sealine/store"
 )
 
@@ -50,7 +49,7 @@ type Server struct {
 	log      *slog.Logger
 	nodeID   string
 	store    store.Store
-	keys     *pii.Keyring
+	keys     *kekRing
 	hasher   *password.Hasher
 	limiter  *limiter
 	touches  *touches
@@ -80,10 +79,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := mkdirData(cfg); err != nil {
 		return nil, err
 	}
-	keys, err := pii.LoadOrCreateKEK(cfg.KEKFile, cfg.Rand)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
 	cert, certPEM, err := loadCert(cfg)
 	if err != nil {
 		return nil, err
@@ -91,6 +86,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	keys, err := newKEKRing(ctx, cfg, st.Keys())
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
 	}
 	s, err := newServer(cfg, st, keys, cert, certPEM)
 	if err != nil {
@@ -100,7 +99,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // newServer wires the parts and opens the listeners.
-func newServer(cfg Config, st store.Store, keys *pii.Keyring, cert tls.Certificate, certPEM []byte) (*Server, error) {
+func newServer(cfg Config, st store.Store, keys *kekRing, cert tls.Certificate, certPEM []byte) (*Server, error) {
 	nodeID, err := newNodeID(cfg)
 	if err != nil {
 		return nil, err
