@@ -116,7 +116,6 @@ func checkReadable(t *testing.T, e *testenv.Env, users []testenv.Device) {
 	}
 }
 
-
 // TestRotateKEKMissingFile: with no KEK file the rotation refuses and
 // creates nothing.
 func TestRotateKEKMissingFile(t *testing.T) {
