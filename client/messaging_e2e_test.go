@@ -2,11 +2,13 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/sealine/sealine/client"
 	"github.com/sealine/sealine/internal/testenv"
+	"github.com/sealine/sealine/mls"
 )
 
 // waitEvent reads m's events until match returns true. A SecurityWarning
@@ -49,10 +51,16 @@ func waitJoined(t testing.TB, m *client.Messenger, conv string) {
 }
 
 func TestE2EDirectBothWays(t *testing.T) {
+	for _, suite := range []mls.CipherSuite{mls.DefaultCipherSuite, mls.MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519} {
+		t.Run(fmt.Sprintf("suite %#04x", uint16(suite)), func(t *testing.T) { directBothWays(t, suite) })
+	}
+}
+
+func directBothWays(t *testing.T, suite mls.CipherSuite) {
 	env := testenv.New(t)
 	ctx := context.Background()
-	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
-	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), true, client.MessengerConfig{})
+	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{Suite: suite})
+	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), true, client.MessengerConfig{Suite: suite})
 	conv, err := alice.Direct(ctx, "bob")
 	if err != nil {
 		t.Fatalf("Direct: %v", err)
