@@ -55,7 +55,8 @@ var blobReasons = map[string]error{
 	"blob_not_found":   ErrBlobNotFound,
 }
 
-// blobError maps an error of a BlobService call.
+// blobError maps an error of a BlobService call (not_member as in
+// messaging: ErrNotMember).
 func (c *Client) blobError(err error) error {
 	err = mapError(err)
 	if e := new(Error); errors.As(err, &e) {
@@ -63,7 +64,7 @@ func (c *Client) blobError(err error) error {
 			e.kind = kind
 		}
 	}
-	return c.refused(err)
+	return c.refused(rpcErr(err))
 }
 
 // blobs returns a BlobService client. It does not offer gzip: ciphertext

@@ -219,6 +219,22 @@ func TestE2EAttachmentUploadRefused(t *testing.T) {
 	}
 }
 
+func TestE2EAttachmentNotMember(t *testing.T) {
+	ctx := context.Background()
+	env, alice, conv := attachSetup(t)
+	md, err := alice.UploadAttachment(ctx, conv, markerReader(10), 10, "a.txt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := env.SDKUser(t, "mallory", nil)
+	if _, err := mallory.UploadAttachment(ctx, conv, markerReader(10), 10, "m.txt", nil); !errors.Is(err, client.ErrNotMember) {
+		t.Fatalf("upload into another's conversation = %v, want ErrNotMember", err)
+	}
+	if err := mallory.DownloadAttachment(ctx, md, io.Discard, nil); !errors.Is(err, client.ErrNotMember) {
+		t.Fatalf("download from another's conversation = %v, want ErrNotMember", err)
+	}
+}
+
 func TestE2EAttachmentQuotaAfterUploads(t *testing.T) {
 	ctx := context.Background()
 	_, c, conv := attachSetup(t, func(c *server.Config) { c.Messaging.BlobQuota = 5 << 20 })
