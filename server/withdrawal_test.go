@@ -306,3 +306,7 @@ func TestUsernameQuarantine(t *testing.T) {
 		t.Fatalf("register after quarantine: %v", err)
 	}
 }
+
+func deleteReq(pw string) *connect.Request[sealinev1.DeleteAccountRequest] {
+	return connect.NewRequest(&sealinev1.DeleteAccountRequest{Password: pw})
+}
