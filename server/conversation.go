@@ -107,7 +107,7 @@ func (s *Server) checkCommitMembers(m *sealinev1.CommitRequest) ([]store.Welcome
 	welcomed := map[string]bool{}
 	for _, w := range m.GetWelcomes() {
 		msg, err := mls.ParseMLSMessage(w.GetWelcome())
-		if err != nil || msg.Welcome == nil || !validIDs(w.GetDeviceIds(), maxListedDevices) {
+		if err != nil || msg.Welcome == nil || len(w.GetDeviceIds()) == 0 || !validIDs(w.GetDeviceIds(), maxListedDevices) {
 			return nil, errField(ReasonMessageInvalid, "welcomes")
 		}
 		for _, d := range w.GetDeviceIds() {

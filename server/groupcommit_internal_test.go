@@ -101,7 +101,7 @@ func TestGroupCommitManySenders(t *testing.T) {
 }
 
 // seedConversation makes a conversation with a sender and n recipients.
-func seedConversation(t *testing.T, st store.Store, n int) (store.Conversation, string, []string) {
+func seedConversation(t testing.TB, st store.Store, n int) (store.Conversation, string, []string) {
 	t.Helper()
 	ctx := t.Context()
 	now := time.Now()
@@ -200,4 +200,43 @@ func FuzzCheckMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkGroupCommitSQLite: posts through the group-commit writer into
+// SQLite (WAL, synchronous=FULL), without HTTP; each post is queued for
+// two devices.
+//
+//	go test ./server -run '^$' -bench GroupCommitSQLite -benchtime 20000x
+func BenchmarkGroupCommitSQLite(b *testing.B) {
+	for _, batch := range []int{1, 512} {
+		b.Run(fmt.Sprint("batch-", batch), func(b *testing.B) {
+			st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "db"), sqlite.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			conv, sender, _ := seedConversation(b, st, 2)
+			cq := &countingQueues{Queues: st}
+			c := newCommitter(cq, NewLocalNotifier(), batch, slog.New(slog.DiscardHandler))
+			defer c.close()
+			var seq atomic.Int64
+			b.SetParallelism(128)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := seq.Add(1)
+					p := store.Post{ID: fmt.Sprint("m", i), Kind: store.EnvelopeApplication, ConversationID: conv.ID,
+						GroupID: conv.GroupID, Epoch: conv.Epoch, SenderDeviceID: sender, ClientMessageID: []byte(fmt.Sprint(i)),
+						Payload: make([]byte, 200), MaxQueue: 1 << 40}
+					if _, err := c.submit(context.Background(), p); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "posts/s")
+			b.ReportMetric(float64(b.N)/float64(len(cq.batches)), "posts/batch")
+		})
+	}
 }

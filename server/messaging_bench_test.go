@@ -21,6 +21,8 @@ func benchEnv(b *testing.B, batchMax int) (*testenv.Env, *trio, []byte) {
 		c.Messaging.BatchMax = batchMax
 	})
 	tr := newTrio(b, e)
+	tr.inA2.close()
+	tr.inB.close()
 	wire, err := tr.alice.group.Encrypt(make([]byte, 200), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -28,25 +30,38 @@ func benchEnv(b *testing.B, batchMax int) (*testenv.Env, *trio, []byte) {
 	return e, tr, wire
 }
 
-// BenchmarkSend: pre-encrypted application messages sent by concurrent
-// senders over TLS 1.3 and HTTP/2 to SQLite, each acknowledged only after
-// its batch committed; each send is queued for two devices.
+// BenchmarkSend: pre-encrypted application messages sent by 200
+// concurrent senders over TLS 1.3 and HTTP/2 to SQLite, each acknowledged
+// only after its batch committed; each send is queued for two devices.
+// "offline": the recipients have no open stream; "online": both stream
+// every envelope to a client in this process (same two cores).
 //
-//	go test ./server -run '^$' -bench 'Send$' -benchtime 20000x -cpu 2
+//	go test ./server -run '^$' -bench 'Send$' -benchtime 20000x
 func BenchmarkSend(b *testing.B) {
 	for _, bc := range []struct {
-		name  string
-		batch int
-	}{{"group-commit", 0}, {"one-tx-per-send", 1}} {
-		b.Run(bc.name, func(b *testing.B) { benchSend(b, bc.batch) })
+		name   string
+		batch  int
+		online bool
+	}{{"group-commit/offline", 0, false}, {"group-commit/online", 0, true}, {"one-tx-per-send/offline", 1, false}} {
+		b.Run(bc.name, func(b *testing.B) { benchSend(b, bc.batch, bc.online) })
 	}
 }
 
-func benchSend(b *testing.B, batchMax int) {
+func benchSend(b *testing.B, batchMax int, online bool) {
 	e, tr, wire := benchEnv(b, batchMax)
+	for _, in := range []*inbox{tr.inA2, tr.inB} {
+		if !online {
+			in.close()
+			continue
+		}
+		go func() {
+			for in.stream.Receive() {
+			}
+		}()
+	}
 	client := e.Messages(tr.alice.Token)
 	epoch := tr.alice.group.Epoch()
-	b.SetParallelism(32) // 32 senders per GOMAXPROCS
+	b.SetParallelism(100) // 100 senders per GOMAXPROCS
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {

@@ -36,7 +36,7 @@ func (d *pools) Tx(ctx context.Context, fn func(q sqlstore.Querier) error) error
 	if err != nil {
 		return classify(err)
 	}
-	if err := fn(querier{tx}); err != nil {
+	if err := fn(newTxQuerier(tx)); err != nil {
 		tx.Rollback()
 		return err
 	}

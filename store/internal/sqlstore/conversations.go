@@ -25,9 +25,7 @@ func (s *Store) CreateConversation(ctx context.Context, c store.Conversation, cr
 		if err := conflictIfNone(n, err); err != nil {
 			return err
 		}
-		_, err = q.Exec(ctx, `INSERT INTO conversation_members (conversation_id, device_id) VALUES ($1, $2)`,
-			c.ID, creatorDeviceID)
-		return err
+		return addMember(ctx, q, c.ID, creatorDeviceID)
 	})
 	if err != nil {
 		return fmt.Errorf("create conversation: %w", err)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
+	"strings"
 
 	"github.com/sealine/sealine/store"
 )
@@ -41,13 +41,15 @@ func (s *Store) Post(ctx context.Context, posts []store.Post) ([]store.PostResul
 	return results, nil
 }
 
-// post applies one post: idempotency, membership, epoch (a commit moves it
-// with a conditional UPDATE), the message row, then the enqueues.
+// post applies one post. An application message is inserted first, so
+// its (sender, client message id) decides a retry; then membership and
+// epoch (a commit moves it with a conditional UPDATE), then the fan-out.
+// Whatever fails is undone by the caller's savepoint.
 func (s *Store) post(ctx context.Context, q Querier, p store.Post) store.PostResult {
-	if p.ClientMessageID != nil {
-		dup, err := seen(ctx, q, p)
-		if err != nil || dup {
-			return store.PostResult{Duplicate: dup, Err: err}
+	if p.Kind == store.EnvelopeApplication {
+		fresh, err := insertMessage(ctx, q, p, p.ID, p.Payload, p.Kind)
+		if err != nil || !fresh {
+			return store.PostResult{Duplicate: err == nil, Err: notMember(err)}
 		}
 	}
 	epoch, err := s.orderPost(ctx, q, p)
@@ -59,15 +61,13 @@ func (s *Store) post(ctx context.Context, q Querier, p store.Post) store.PostRes
 	return res
 }
 
-// seen reports whether the sender already stored this client message id.
-func seen(ctx context.Context, q Querier, p store.Post) (bool, error) {
-	var one int64
-	err := q.QueryRow(ctx, `SELECT 1 FROM messages WHERE sender_device_id = $1 AND client_message_id = $2`,
-		p.SenderDeviceID, p.ClientMessageID).Scan(&one)
+// notMember maps a post into a missing conversation (a foreign key
+// violation) onto store.ErrNotMember.
+func notMember(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+		return store.ErrNotMember
 	}
-	return err == nil, err
+	return err
 }
 
 // orderPost checks that the sender is a member and the post is for the
@@ -109,28 +109,29 @@ func (s *Store) orderPost(ctx context.Context, q Querier, p store.Post) (uint64,
 	return uint64(epoch), nil
 }
 
-// deliver stores the message and enqueues it for the recipients: every
-// other member (a commit: every member, the committer too). A commit then
-// changes the member list and enqueues its Welcomes; a leave removes the
-// sender.
+// membersExcept selects the member devices of $1 other than $2.
+const membersExcept = `SELECT device_id FROM conversation_members WHERE conversation_id = $1 AND device_id <> $2`
+
+// deliver queues the post for its recipients: every other member (a
+// commit: every member, the committer too). A commit then changes the
+// member list and queues its Welcomes; a leave removes the sender.
 func (s *Store) deliver(ctx context.Context, q Querier, p store.Post) (store.PostResult, error) {
 	except := p.SenderDeviceID
 	if p.Kind == store.EnvelopeCommit {
 		except = ""
 	}
-	to, err := members(ctx, q, p.ConversationID, except)
+	if p.Kind != store.EnvelopeApplication {
+		if _, err := insertMessage(ctx, q, p, p.ID, p.Payload, p.Kind); err != nil {
+			return store.PostResult{}, err
+		}
+	}
+	to, cursors, err := s.fanOut(ctx, q, p.ID, p.MaxQueue, membersExcept, p.ConversationID, except)
 	if err != nil {
 		return store.PostResult{}, err
 	}
 	res := store.PostResult{Recipients: to}
-	if len(to) > 0 {
-		cursors, err := storeAndEnqueue(ctx, q, p, p.ID, p.Payload, p.Kind, to)
-		if err != nil {
-			return store.PostResult{}, err
-		}
-		if i := slices.Index(to, p.SenderDeviceID); i >= 0 {
-			res.Cursor = cursors[i]
-		}
+	if i := slices.Index(to, p.SenderDeviceID); i >= 0 {
+		res.Cursor = cursors[i]
 	}
 	if p.Leave {
 		if _, err := q.Exec(ctx, `DELETE FROM conversation_members WHERE conversation_id = $1 AND device_id = $2`,
@@ -141,14 +142,14 @@ func (s *Store) deliver(ctx context.Context, q Querier, p store.Post) (store.Pos
 	if p.Kind != store.EnvelopeCommit {
 		return res, nil
 	}
-	welcomed, err := applyMembership(ctx, q, p)
+	welcomed, err := s.applyMembership(ctx, q, p)
 	res.Recipients = append(res.Recipients, welcomed...)
 	return res, err
 }
 
-// applyMembership removes and adds members, then enqueues each Welcome
-// for its devices; it returns the welcomed devices.
-func applyMembership(ctx context.Context, q Querier, p store.Post) ([]string, error) {
+// applyMembership removes and adds members, then queues each Welcome for
+// its devices; it returns the welcomed devices.
+func (s *Store) applyMembership(ctx context.Context, q Querier, p store.Post) ([]string, error) {
 	for _, id := range p.Removed {
 		_, err := q.Exec(ctx, `DELETE FROM conversation_members WHERE conversation_id = $1 AND device_id = $2`,
 			p.ConversationID, id)
@@ -157,80 +158,140 @@ func applyMembership(ctx context.Context, q Querier, p store.Post) ([]string, er
 		}
 	}
 	for _, id := range p.Added {
-		n, err := q.Exec(ctx, `INSERT INTO conversation_members (conversation_id, device_id)
-			SELECT $1, id FROM devices WHERE id = $2 ON CONFLICT DO NOTHING`, p.ConversationID, id)
-		if err != nil {
+		if err := addMember(ctx, q, p.ConversationID, id); err != nil {
 			return nil, err
-		}
-		if n == 0 && !isMember(ctx, q, p.ConversationID, id) {
-			return nil, fmt.Errorf("%w: %s", store.ErrNoDevice, id)
 		}
 	}
 	var welcomed []string
 	for _, w := range p.Welcomes {
-		to := slices.Sorted(slices.Values(w.DeviceIDs))
-		if _, err := storeAndEnqueue(ctx, q, p, w.ID, w.Payload, store.EnvelopeWelcome, to); err != nil {
+		if len(w.DeviceIDs) == 0 {
+			continue
+		}
+		if _, err := insertMessage(ctx, q, p, w.ID, w.Payload, store.EnvelopeWelcome); err != nil {
 			return nil, err
+		}
+		list, args := placeholders(w.DeviceIDs)
+		to, _, err := s.fanOut(ctx, q, w.ID, p.MaxQueue, `SELECT id FROM devices WHERE id IN (`+list+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		if len(to) != len(w.DeviceIDs) {
+			return nil, store.ErrNoDevice
 		}
 		welcomed = append(welcomed, to...)
 	}
 	return welcomed, nil
 }
 
-func isMember(ctx context.Context, q Querier, conversationID, deviceID string) bool {
-	var one int64
-	err := q.QueryRow(ctx, `SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND device_id = $2`,
-		conversationID, deviceID).Scan(&one)
-	return err == nil
+// addMember makes an existing device a member, with its counter row (every
+// member has one, so a fan-out is one UPDATE).
+func addMember(ctx context.Context, q Querier, conversationID, deviceID string) error {
+	n, err := q.Exec(ctx, `INSERT INTO device_counters (device_id) SELECT id FROM devices WHERE id = $1
+		ON CONFLICT DO NOTHING`, deviceID)
+	if err != nil {
+		return err
+	}
+	if n == 0 && !exists(ctx, q, deviceID) {
+		return fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
+	}
+	_, err = q.Exec(ctx, `INSERT INTO conversation_members (conversation_id, device_id) VALUES ($1, $2)
+		ON CONFLICT DO NOTHING`, conversationID, deviceID)
+	return err
 }
 
-// storeAndEnqueue inserts one message row and a queue entry for each
-// device, returning their cursors. Only application messages carry the
-// client message id.
-func storeAndEnqueue(ctx context.Context, q Querier, p store.Post, id string, payload []byte, kind store.EnvelopeKind, to []string) ([]uint64, error) {
+// insertMessage stores one message row; false when the application
+// message's (sender, client message id) is already stored.
+func insertMessage(ctx context.Context, q Querier, p store.Post, id string, payload []byte, kind store.EnvelopeKind) (bool, error) {
 	var clientID any
 	if kind == store.EnvelopeApplication && p.ClientMessageID != nil {
 		clientID = p.ClientMessageID
 	}
-	_, err := q.Exec(ctx, `INSERT INTO messages (id, conversation_id, sender_device_id, client_message_id,
-			kind, epoch, payload, created_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	n, err := q.Exec(ctx, `INSERT INTO messages (id, conversation_id, sender_device_id, client_message_id,
+			kind, epoch, payload, created_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
 		id, p.ConversationID, p.SenderDeviceID, clientID, int64(kind), int64(p.Epoch), blob(payload), unixNano(p.At))
 	if err != nil {
-		return nil, fmt.Errorf("message: %w", err)
+		return false, fmt.Errorf("message: %w", err)
 	}
-	cursors := make([]uint64, len(to))
-	for i, dev := range to {
-		if cursors[i], err = enqueue(ctx, q, dev, id, p.MaxQueue); err != nil {
-			return nil, err
-		}
-	}
-	return cursors, nil
+	return n == 1, nil
 }
 
-// enqueue assigns the device's next cursor in one upsert that also
-// enforces the queue bound, then inserts the queue entry.
-func enqueue(ctx context.Context, q Querier, deviceID, messageID string, max int) (uint64, error) {
-	limit := int64(max)
-	if limit <= 0 {
-		limit = math.MaxInt64
+// fanOut assigns the next cursor of every device that the sub-select picks
+// in one UPDATE … RETURNING, refuses the post if any queue would pass max,
+// and queues messageID for them all in one INSERT per 500 devices. It
+// returns the devices, sorted, with their cursors. On PostgreSQL the
+// counter rows are locked in device order first, so concurrent fan-outs
+// to overlapping groups do not deadlock.
+func (s *Store) fanOut(ctx context.Context, q Querier, messageID string, max int, sub string, args ...any) ([]string, []uint64, error) {
+	if s.postgres() {
+		_, err := q.Exec(ctx, `SELECT 1 FROM (SELECT device_id FROM device_counters WHERE device_id IN (`+sub+`)
+			ORDER BY device_id FOR UPDATE) AS locked`, args...)
+		if err != nil {
+			return nil, nil, err
+		}
 	}
-	var cursor int64
-	err := q.QueryRow(ctx, `INSERT INTO device_counters (device_id, last_cursor, queued) VALUES ($1, 1, 1)
-		ON CONFLICT (device_id) DO UPDATE SET last_cursor = device_counters.last_cursor + 1,
-			queued = device_counters.queued + 1
-		WHERE device_counters.queued < $2
-		RETURNING last_cursor`, deviceID, limit).Scan(&cursor)
-	switch {
-	case errors.Is(err, store.ErrNotFound) && exists(ctx, q, deviceID):
-		return 0, fmt.Errorf("%w: %s", store.ErrQueueFull, deviceID)
-	case errors.Is(err, store.ErrNotFound):
-		return 0, fmt.Errorf("%w: %s", store.ErrNoDevice, deviceID)
-	case err != nil:
-		return 0, err
+	rows, err := q.Query(ctx, `UPDATE device_counters SET last_cursor = last_cursor + 1, queued = queued + 1
+		WHERE device_id IN (`+sub+`) RETURNING device_id, last_cursor, queued`, args...)
+	if err != nil {
+		return nil, nil, err
 	}
-	_, err = q.Exec(ctx, `INSERT INTO queue (device_id, cursor, message_id) VALUES ($1, $2, $3)`,
-		deviceID, cursor, messageID)
-	return uint64(cursor), err
+	got, err := collect(rows, scanCounter)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(got, func(a, b counter) int { return strings.Compare(a.device, b.device) })
+	devices, cursors := make([]string, len(got)), make([]uint64, len(got))
+	for i, c := range got {
+		if max > 0 && c.queued > int64(max) {
+			return nil, nil, fmt.Errorf("%w: %s", store.ErrQueueFull, c.device)
+		}
+		devices[i], cursors[i] = c.device, uint64(c.cursor)
+	}
+	return devices, cursors, insertQueue(ctx, q, messageID, devices, cursors)
+}
+
+type counter struct {
+	device         string
+	cursor, queued int64
+}
+
+func scanCounter(r Row) (counter, error) {
+	var c counter
+	err := r.Scan(&c.device, &c.cursor, &c.queued)
+	return c, err
+}
+
+// queueChunk bounds the rows of one INSERT (3 parameters each).
+const queueChunk = 500
+
+func insertQueue(ctx context.Context, q Querier, messageID string, devices []string, cursors []uint64) error {
+	for start := 0; start < len(devices); start += queueChunk {
+		end := min(start+queueChunk, len(devices))
+		var sql strings.Builder
+		sql.WriteString(`INSERT INTO queue (device_id, cursor, message_id) VALUES `)
+		args := make([]any, 0, 3*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
+				sql.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&sql, "($%d, $%d, $%d)", n+1, n+2, n+3)
+			args = append(args, devices[i], int64(cursors[i]), messageID)
+		}
+		if _, err := q.Exec(ctx, sql.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placeholders returns "$1, $2, …" for ids and ids as arguments.
+func placeholders(ids []string) (string, []any) {
+	list := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		list[i], args[i] = fmt.Sprintf("$%d", i+1), id
+	}
+	return strings.Join(list, ", "), args
 }
 
 func exists(ctx context.Context, q Querier, deviceID string) bool {
