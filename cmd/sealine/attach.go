@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,8 @@ import (
 
 // Attachments: `attach send` encrypts a file with a fresh key while it
 // uploads it, then sends the key and hash to the conversation in an MLS
-// message; `attach get` finds that message, downloads, verifies and
-// decrypts the file. Progress goes to stderr: a live line on a terminal,
+// message; `attach list` shows the attachment messages with their ids;
+// `attach get` finds one, downloads, verifies and decrypts the file. Progress goes to stderr: a live line on a terminal,
 // otherwise one summary line.
 
 func newAttachCmd(a *app) *cobra.Command {
@@ -35,6 +36,13 @@ func newAttachCmd(a *app) *cobra.Command {
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.attachSend(cmd.Context(), args[0], args[1])
+		},
+	}, &cobra.Command{
+		Use:   "list [CONV]",
+		Short: "List received and sent attachments with their message ids",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.attachList(cmd.Context(), args)
 		},
 	}, &cobra.Command{
 		Use:   "get ID OUT",
@@ -98,8 +106,10 @@ func openAttachment(path string) (*os.File, int64, error) {
 	return f, info.Size(), nil
 }
 
-// attachMessenger opens the logged-in client and its messaging state, and
-// catches up with everything queued for this device.
+// attachMessenger opens the logged-in client and its messaging state,
+// tops up its KeyPackages and catches up with everything queued for this
+// device. The messages received meanwhile go to the local history (see
+// `sealine history`); security warnings are printed to stderr.
 func (a *app) attachMessenger(ctx context.Context) (*client.Client, *client.Messenger, error) {
 	c, err := a.newClient()
 	if err != nil {
@@ -109,22 +119,46 @@ func (a *app) attachMessenger(ctx context.Context) (*client.Client, *client.Mess
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := m.Sync(ctx); err != nil {
+	if _, err := m.TopUpKeyPackages(ctx); err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go a.attachWarnings(m, done)
+	err = m.Sync(ctx)
+	close(done)
+	if err != nil {
 		m.Close()
 		return nil, nil, fmt.Errorf("sync: %w", err)
 	}
 	return c, m, nil
 }
 
-// attachTarget resolves a conversation id, a group name, or a username
-// (whose direct conversation is created if needed).
+// attachWarnings reads m's events until done (the receive loop blocks
+// when nobody reads them) and prints the security warnings.
+func (a *app) attachWarnings(m *client.Messenger, done <-chan struct{}) {
+	for {
+		select {
+		case ev := <-m.Events():
+			if w, ok := ev.(*client.SecurityWarning); ok {
+				fmt.Fprintf(a.stderr, "SECURITY WARNING %s in %s: %s\n", w.Kind, w.ConvID, printable(w.Detail))
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+// attachTarget resolves "@USER" or USER (the direct conversation with
+// USER, created if needed), a conversation id, or a group's name.
 func attachTarget(ctx context.Context, m *client.Messenger, target string) (string, error) {
+	user, at := strings.CutPrefix(target, "@")
 	var named []string
 	for _, cv := range m.Conversations() {
-		if cv.ID == target {
+		if !at && cv.ID == target {
 			return cv.ID, nil
 		}
-		if !cv.Direct && cv.Name == target {
+		if !at && !cv.Direct && cv.Name == target {
 			named = append(named, cv.ID)
 		}
 	}
@@ -132,7 +166,7 @@ func attachTarget(ctx context.Context, m *client.Messenger, target string) (stri
 	case 1:
 		return named[0], nil
 	case 0:
-		conv, err := m.Direct(ctx, target)
+		conv, err := m.Direct(ctx, user)
 		if err != nil {
 			return "", fmt.Errorf("attach send: %s: %w", printable(target), err)
 		}
@@ -167,8 +201,61 @@ func (a *app) attachGet(ctx context.Context, id, out string) error {
 	return nil
 }
 
-// maxAttachSearch bounds the messages per conversation searched for an id.
+// maxAttachSearch bounds the messages per conversation searched.
 const maxAttachSearch = 100_000
+
+// attachments returns the attachment messages of conv ("" for every
+// conversation), oldest first within each conversation.
+func attachments(m *client.Messenger, conv string) ([]client.Message, error) {
+	var out []client.Message
+	for _, cv := range m.Conversations() {
+		if conv != "" && cv.ID != conv {
+			continue
+		}
+		msgs, err := m.History(cv.ID, maxAttachSearch)
+		if err != nil {
+			return nil, err
+		}
+		for _, msg := range msgs {
+			if msg.Attachment != nil {
+				out = append(out, msg)
+			}
+		}
+	}
+	return out, nil
+}
+
+// attachList prints one line per attachment message.
+func (a *app) attachList(ctx context.Context, args []string) error {
+	_, m, err := a.attachMessenger(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	conv := ""
+	if len(args) == 1 {
+		conv = args[0]
+	}
+	msgs, err := attachments(m, conv)
+	if err != nil {
+		return fmt.Errorf("attach list: %w", err)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCONVERSATION\tFROM\tSENT\tSIZE\tTYPE\tNAME")
+	for _, msg := range msgs {
+		from := printable(msg.From.UserID)
+		if name := m.Username(msg.From.UserID); name != "" {
+			from = printable(name)
+		}
+		if msg.Outgoing {
+			from = "me"
+		}
+		md := msg.Attachment
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", hex.EncodeToString(msg.ID[:]), msg.ConvID, from,
+			msg.SentAt.Local().Format(time.DateTime), sizeIEC(md.PlaintextSize), orUnknownType(md.MediaType), printable(md.Name))
+	}
+	return tw.Flush()
+}
 
 // findAttachment finds the attachment message whose hex id is id, or
 // starts with id (at least 8 hex digits, matching one message only).
@@ -177,21 +264,19 @@ func findAttachment(m *client.Messenger, id string) (client.Message, error) {
 	if _, err := hex.DecodeString(id + strings.Repeat("0", len(id)%2)); err != nil || len(id) < 8 || len(id) > 32 {
 		return client.Message{}, usageError{fmt.Errorf("attach get: %q is not a message id (8 to 32 hex digits)", id)}
 	}
+	msgs, err := attachments(m, "")
+	if err != nil {
+		return client.Message{}, fmt.Errorf("attach get: %w", err)
+	}
 	var found []client.Message
-	for _, cv := range m.Conversations() {
-		msgs, err := m.History(cv.ID, maxAttachSearch)
-		if err != nil {
-			return client.Message{}, fmt.Errorf("attach get: %w", err)
-		}
-		for _, msg := range msgs {
-			if msg.Attachment != nil && strings.HasPrefix(hex.EncodeToString(msg.ID[:]), id) {
-				found = append(found, msg)
-			}
+	for _, msg := range msgs {
+		if strings.HasPrefix(hex.EncodeToString(msg.ID[:]), id) {
+			found = append(found, msg)
 		}
 	}
 	switch len(found) {
 	case 0:
-		return client.Message{}, fmt.Errorf("attach get: no attachment message %s", id)
+		return client.Message{}, fmt.Errorf("attach get: no attachment message %s (see 'sealine attach list')", id)
 	case 1:
 		return found[0], nil
 	}

@@ -50,6 +50,25 @@ func newAttachUser(t *testing.T, env *testenv.Env, ca, user string) *attachUser 
 	return &attachUser{t: t, env: env, home: home, ca: ca}
 }
 
+// createGroup creates a group of u with the given users, through the SDK.
+func (u *attachUser) createGroup(name string, users ...string) string {
+	u.t.Helper()
+	c, err := client.New(client.Config{ServerURL: u.env.URL, CAPEM: u.env.Server.CertPEM(), Home: u.home})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	m, err := c.Messenger(client.MessengerConfig{})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	defer m.Close()
+	id, err := m.CreateGroup(context.Background(), name, users...)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return id
+}
+
 // run executes `sealine attach args...` in process as u.
 func (u *attachUser) run(args ...string) result {
 	u.t.Helper()
@@ -109,6 +128,25 @@ func TestAttachSendGet(t *testing.T) {
 		t.Fatalf("saved file differs (%v)", err)
 	}
 
+	// A group by name, and a peer as "@USER".
+	team := alice.createGroup("team", "bob")
+	small := filepath.Join(dir, "notes.txt")
+	os.WriteFile(small, []byte("group notes"), 0o600)
+	for _, target := range []string{"team", team, "@bob"} {
+		if r := alice.run("send", target, small); r.code != 0 {
+			t.Fatalf("attach send %s: exit %d, stderr %q", target, r.code, r.stderr)
+		}
+	}
+	r = bob.run("list")
+	t.Logf("attach list:\n%s", r.stdout)
+	if r.code != 0 || strings.Count(r.stdout, "notes.txt") != 3 || !strings.Contains(r.stdout, id[1]) ||
+		strings.Count(r.stdout, team) != 2 || !strings.Contains(r.stdout, "11 B") {
+		t.Fatalf("attach list: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if r := bob.run("list", team); strings.Count(r.stdout, "notes.txt") != 2 || strings.Contains(r.stdout, "plan.pdf") {
+		t.Fatalf("attach list %s:\n%s", team, r.stdout)
+	}
+
 	refusals := []struct {
 		name string
 		user *attachUser
@@ -140,14 +178,14 @@ func TestAttachSendGet(t *testing.T) {
 		}
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if e.Name() != "plan.pdf" && e.Name() != "got.pdf" {
+			if e.Name() != "plan.pdf" && e.Name() != "got.pdf" && e.Name() != "notes.txt" {
 				t.Errorf("a failed get left %s behind", e.Name())
 			}
 		}
 	})
 }
 
-// flipBlobBit flips one bit in the middle of the only stored blob.
+// flipBlobBit flips one bit in the middle of every stored blob.
 func flipBlobBit(t *testing.T, env *testenv.Env) {
 	t.Helper()
 	err := filepath.WalkDir(filepath.Join(env.DataDir, "blobs"), func(path string, d fs.DirEntry, err error) error {
