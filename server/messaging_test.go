@@ -219,3 +219,80 @@ func TestSubscribeEndsOnRevoke(t *testing.T) {
 		t.Errorf("stream ended after %v, want at once", d)
 	}
 }
+
+// TestLeaveStopsDelivery: a device that proposes its own removal with
+// leave set gets nothing more at once, cannot send, and the others get
+// the proposal and can commit it.
+func TestLeaveStopsDelivery(t *testing.T) {
+	e := testenv.New(t)
+	tr := newTrio(t, e)
+	ctx := context.Background()
+	wire, err := tr.bob.group.Propose(&mls.Proposal{Type: mls.ProposalRemove, Removed: tr.bob.group.LeafIndex()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Conversations(tr.bob.Token).Propose(ctx, connect.NewRequest(&sealinev1.ProposeRequest{
+		ConversationId: tr.bob.conv, Epoch: tr.bob.group.Epoch(), Proposal: wire, Leave: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := lastCursor(t, e, tr.bob.DeviceID)
+	if _, err := tr.bob.send(t, "still there?"); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("send after leave: %v, want not_member", err)
+	}
+	inA := tr.alice.subscribe(t, lastCursor(t, e, tr.alice.DeviceID)-1)
+	if env, _ := tr.alice.receive(t, inA); env.GetKind() != sealinev1.Envelope_KIND_PROPOSAL {
+		t.Fatalf("alice got %v, want the proposal", env.GetKind())
+	}
+	if _, err := tr.alice.send(t, "bye bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := tr.alice2.receive(t, tr.inA2); got != "" {
+		// alice2 first sees the proposal, then the message.
+		t.Fatalf("alice2 got %q first, want the proposal", got)
+	}
+	if _, got := tr.alice2.receive(t, tr.inA2); got != "bye bob" {
+		t.Fatalf("alice2 got %q", got)
+	}
+	if after := lastCursor(t, e, tr.bob.DeviceID); after != before {
+		t.Errorf("bob's queue grew after he left: %d -> %d", before, after)
+	}
+	pc, err := tr.alice.group.Commit(mls.CommitParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.alice.commit(pc, nil, nil)
+	if err != nil || resp.GetEpoch() != 3 {
+		t.Fatalf("commit of the leave: %v, %v", resp, err)
+	}
+}
+
+// TestLastResortKeyPackage: one-time KeyPackages are handed out once, then
+// the last-resort one, which stays; KeyPackageStatus counts them.
+func TestLastResortKeyPackage(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	bob := newMember(t, e, e.RegisterDevice(t, "bob", "correct horse battery", "laptop"))
+	alice := e.RegisterDevice(t, "alice", "correct horse battery", "laptop")
+	one, _ := bob.KeyPackage(t, suite)
+	last, _ := bob.KeyPackage(t, mls.MLS_256_XWING_CHACHA20POLY1305_SHA256_Ed25519)
+	up, err := e.KeyPackages(bob.Token).UploadKeyPackages(ctx, connect.NewRequest(&sealinev1.UploadKeyPackagesRequest{
+		KeyPackages: [][]byte{testenv.Wire(t, one)}, LastResort: testenv.Wire(t, last)}))
+	if err != nil || up.Msg.GetAvailable() != 1 {
+		t.Fatalf("upload: %v, %v", up, err)
+	}
+	for i, wantLast := range []bool{false, true, true} {
+		resp, err := e.KeyPackages(alice.Token).ClaimKeyPackages(ctx, connect.NewRequest(&sealinev1.ClaimKeyPackagesRequest{Username: "bob"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kps := resp.Msg.GetKeyPackages()
+		if len(kps) != 1 || kps[0].GetLastResort() != wantLast || kps[0].GetDeviceId() != bob.DeviceID {
+			t.Fatalf("claim %d: %v", i, kps)
+		}
+	}
+	st, err := e.KeyPackages(bob.Token).KeyPackageStatus(ctx, connect.NewRequest(&sealinev1.KeyPackageStatusRequest{}))
+	if err != nil || st.Msg.GetAvailable() != 0 || !st.Msg.GetHasLastResort() {
+		t.Fatalf("status: %v, %v", st, err)
+	}
+}
