@@ -197,7 +197,7 @@ func (a *app) attachGet(ctx context.Context, id, out string) error {
 		return fmt.Errorf("attach get: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "saved %q (%s, %s) from %s to %s\n", printable(md.Name), sizeIEC(md.PlaintextSize),
-		orUnknownType(md.MediaType), printable(msg.From.String()), out)
+		orUnknownType(md.MediaType), sender(m, msg), out)
 	return nil
 }
 
@@ -243,18 +243,22 @@ func (a *app) attachList(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCONVERSATION\tFROM\tSENT\tSIZE\tTYPE\tNAME")
 	for _, msg := range msgs {
-		from := printable(msg.From.UserID)
-		if name := m.Username(msg.From.UserID); name != "" {
-			from = printable(name)
-		}
-		if msg.Outgoing {
-			from = "me"
-		}
 		md := msg.Attachment
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", hex.EncodeToString(msg.ID[:]), msg.ConvID, from,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", hex.EncodeToString(msg.ID[:]), msg.ConvID, sender(m, msg),
 			msg.SentAt.Local().Format(time.DateTime), sizeIEC(md.PlaintextSize), orUnknownType(md.MediaType), printable(md.Name))
 	}
 	return tw.Flush()
+}
+
+// sender names who sent msg: "me", a username, or a user id.
+func sender(m *client.Messenger, msg client.Message) string {
+	switch name := m.Username(msg.From.UserID); {
+	case msg.Outgoing:
+		return "me"
+	case name != "":
+		return printable(name)
+	}
+	return printable(msg.From.UserID)
 }
 
 // findAttachment finds the attachment message whose hex id is id, or
