@@ -272,6 +272,7 @@ func TestE2EAttachmentDownloadRefused(t *testing.T) {
 		{"wrong hash", func(m *attachment.Metadata) { m.SHA256[0] ^= 1 }, nil, client.ErrBlobMismatch},
 		{"wrong size", func(m *attachment.Metadata) { m.PlaintextSize++; m.CiphertextSize++ }, nil, client.ErrBlobMismatch},
 		{"blob cut short", nil, orig[:len(orig)/2], client.ErrDownloadTruncated},
+		{"blob longer than announced", nil, append(bytes.Clone(orig), "more"...), client.ErrBlobMismatch},
 		{"blob re-encrypted under the same key", nil, reencrypted, client.ErrBlobMismatch},
 		{"flipped bit", nil, flipBit(orig, len(orig)-100), attachment.ErrCorrupt},
 	}
