@@ -71,8 +71,10 @@ func checkApplication(raw []byte, epoch uint64) ([]byte, error) {
 
 // Subscribe streams the caller's queue after a cursor, then what arrives.
 // Each round re-reads the store from the last cursor sent; a Notifier
-// hint (or WatchPoll) starts the next round, and every round re-checks
-// the session, so a revoked device's stream ends with session_revoked.
+// hint for the device (or WatchPoll) starts the next round. The session is
+// re-checked at the start, on every hint for the user (a device change)
+// and every WatchPoll, so a revoked device's stream ends with
+// session_revoked at once, or within WatchPoll if the hint is lost.
 func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sealinev1.SubscribeRequest], stream *connect.ServerStream[sealinev1.SubscribeResponse]) error {
 	s, c := ms.s, callerOf(ctx)
 	wake, cancelDevice := s.cfg.Notifier.Subscribe(deviceKey(c.deviceID))
@@ -81,8 +83,13 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 	defer cancelUser()
 	tick := time.NewTicker(s.cfg.WatchPoll)
 	defer tick.Stop()
-	cursor, caughtUp := req.Msg.GetAfterCursor(), false
+	cursor, caughtUp, recheck := req.Msg.GetAfterCursor(), false, true
 	for {
+		if recheck {
+			if err := s.sessionAlive(ctx, c); err != nil {
+				return err
+			}
+		}
 		var err error
 		if cursor, err = s.streamQueue(ctx, c, cursor, stream); err != nil {
 			return err
@@ -94,24 +101,31 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 				return err
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.stopping:
-			return errReason(connect.CodeUnavailable, ReasonShuttingDown)
-		case <-wake:
-		case <-revoked:
-		case <-tick.C:
+		if recheck, err = s.waitQueue(ctx, wake, revoked, tick.C); err != nil {
+			return err
 		}
 	}
 }
 
-// streamQueue re-checks the session and sends every stored envelope after
-// cursor, a page at a time; it returns the last cursor sent.
-func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
-	if err := s.sessionAlive(ctx, c); err != nil {
-		return cursor, err
+// waitQueue waits for the next round of Subscribe and says whether the
+// session must be re-checked first.
+func (s *Server) waitQueue(ctx context.Context, wake, revoked <-chan struct{}, tick <-chan time.Time) (recheck bool, err error) {
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-s.stopping:
+		return false, errReason(connect.CodeUnavailable, ReasonShuttingDown)
+	case <-wake:
+		return false, nil
+	case <-revoked:
+	case <-tick:
 	}
+	return true, nil
+}
+
+// streamQueue sends every stored envelope after cursor, a page at a
+// time; it returns the last cursor sent.
+func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
 	for {
 		page, err := s.store.Envelopes(ctx, c.deviceID, cursor, envelopePage)
 		if err != nil {
