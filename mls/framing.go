@@ -305,33 +305,42 @@ func (f *framer) openSenderData(m *PrivateMessage) (senderData, error) {
 // ratchet advances only if the content decrypts, parses and verifies, so
 // a bad message changes no state.
 func (f *framer) unprotectPrivate(m *PrivateMessage, key signerKey) (*AuthenticatedContent, error) {
-	if err := f.checkEpoch(m.GroupID, m.Epoch); err != nil {
+	ac, u, err := f.openPrivate(m, key)
+	if err != nil {
 		return nil, err
+	}
+	return ac, f.tree.apply(u)
+}
+
+// openPrivate decrypts and verifies a PrivateMessage without changing
+// any state; applying the returned update to f.tree consumes its key.
+func (f *framer) openPrivate(m *PrivateMessage, key signerKey) (*AuthenticatedContent, *ratchetUpdate, error) {
+	if err := f.checkEpoch(m.GroupID, m.Epoch); err != nil {
+		return nil, nil, err
 	}
 	sd, err := f.openSenderData(m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kn, update, err := f.tree.receiveKey(sd.leaf, ratchetFor(m.ContentType), sd.generation)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pt, err := f.open(kn.key, guardNonce(kn.nonce, sd.reuseGuard), privateAAD(m, true), m.Ciphertext)
 	if err != nil {
-		return nil, fmt.Errorf("content: %w", err)
+		return nil, nil, fmt.Errorf("content: %w", err)
 	}
 	ac := &AuthenticatedContent{WireFormat: WireFormatPrivateMessage, Content: FramedContent{
 		GroupID: m.GroupID, Epoch: m.Epoch, Sender: Sender{Type: SenderMember, Index: uint32(sd.leaf)},
 		AuthenticatedData: m.AuthenticatedData, ContentType: m.ContentType,
 	}}
 	if err := decodePrivateContent(pt, ac); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := f.verify(ac, key); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	f.tree.apply(update)
-	return ac, nil
+	return ac, update, nil
 }
 
 // decodePrivateContent parses PrivateMessageContent into ac; the padding

@@ -323,15 +323,32 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 	return w.Bytes()
 }
 
-// unprotectApplication decrypts an application PrivateMessage of the
-// current or a kept past epoch.
-func (g *Group) unprotectApplication(pm *PrivateMessage) (*AuthenticatedContent, error) {
+// consume is a received PrivateMessage's ratchet update, applied to
+// the secret tree of the epoch it was sent in once the message has been
+// accepted: a message that fails changes no state.
+type consume struct {
+	f *framer
+	u *ratchetUpdate
+}
+
+func (c consume) apply() error {
+	if c.u == nil {
+		return nil
+	}
+	return c.f.tree.apply(c.u)
+}
+
+// unprotectApplication decrypts a PrivateMessage of the current epoch or
+// an application PrivateMessage of a kept past epoch.
+func (g *Group) unprotectApplication(pm *PrivateMessage) (*AuthenticatedContent, consume, error) {
+	f, key := g.framer, signerKey(g.memberKey)
 	if pm.Epoch != g.gc.Epoch && pm.ContentType == ContentApplication {
-		if f, key, ok := g.pastFramer(pm.Epoch); ok {
-			return f.unprotectPrivate(pm, key)
+		if pf, pkey, ok := g.pastFramer(pm.Epoch); ok {
+			f, key = pf, pkey
 		}
 	}
-	return g.framer.unprotectPrivate(pm, g.memberKey)
+	ac, u, err := f.openPrivate(pm, key)
+	return ac, consume{f: f, u: u}, err
 }
 
 // ApplicationMessage is a decrypted, authenticated application message.
@@ -358,7 +375,10 @@ func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
 	if pm == nil || pm.ContentType != ContentApplication {
 		return nil, fmt.Errorf("%w: not an application private message", ErrInvalidContent)
 	}
-	ac, err := g.unprotectApplication(pm)
+	ac, c, err := g.unprotectApplication(pm)
+	if err == nil {
+		err = c.apply()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}

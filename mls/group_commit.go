@@ -43,7 +43,7 @@ func (g *Group) Process(wire []byte) (*Received, error) {
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
-	ac, err := g.unprotect(&m)
+	ac, c, err := g.unprotect(&m)
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
@@ -58,21 +58,27 @@ func (g *Group) Process(wire []byte) (*Received, error) {
 	case ContentCommit:
 		rcv.Commit, err = g.processCommit(ac)
 	}
+	if err == nil {
+		err = c.apply() // only now is the key consumed
+	}
 	if err != nil {
 		return nil, fmt.Errorf("process: %w", err)
 	}
 	return rcv, nil
 }
 
-// unprotect checks a Public or PrivateMessage against the current epoch.
-func (g *Group) unprotect(m *MLSMessage) (*AuthenticatedContent, error) {
+// unprotect checks a Public or PrivateMessage against the current epoch
+// (or a kept past one, for application messages). A PrivateMessage's key
+// is consumed only by the returned consume's apply.
+func (g *Group) unprotect(m *MLSMessage) (*AuthenticatedContent, consume, error) {
 	switch {
 	case m.PublicMessage != nil:
-		return g.framer.unprotectPublic(m.PublicMessage, g.senderKey)
+		ac, err := g.framer.unprotectPublic(m.PublicMessage, g.senderKey)
+		return ac, consume{}, err
 	case m.PrivateMessage != nil:
 		return g.unprotectApplication(m.PrivateMessage)
 	}
-	return nil, fmt.Errorf("%w: wire format %d is not group content", ErrInvalidContent, m.WireFormat)
+	return nil, consume{}, fmt.Errorf("%w: wire format %d is not group content", ErrInvalidContent, m.WireFormat)
 }
 
 // senderKey returns the key a PublicMessage's sender signs with: a

@@ -74,6 +74,14 @@ func newSecretTree(s *suite, encryptionSecret secret, leaves, maxJump, window ui
 	return t, nil
 }
 
+// label is the label deriving a leaf's ratchet of kind k.
+func (k ratchetKind) label() string {
+	if k == handshakeRatchet {
+		return "handshake"
+	}
+	return "application"
+}
+
 // ratchet returns the ratchet of kind for leaf, deriving it on first use.
 func (t *secretTree) ratchet(leaf LeafIndex, kind ratchetKind) (*hashRatchet, error) {
 	if uint32(leaf) >= t.leaves {
@@ -87,8 +95,8 @@ func (t *secretTree) ratchet(leaf LeafIndex, kind ratchetKind) (*hashRatchet, er
 		return nil, err
 	}
 	r := new([2]hashRatchet)
-	for i, label := range []string{"handshake", "application"} {
-		out, err := t.s.expandWithLabel(leafSecret, label, nil, uint16(t.s.hashLen()))
+	for i := range r {
+		out, err := t.s.expandWithLabel(leafSecret, ratchetKind(i).label(), nil, uint16(t.s.hashLen()))
 		if err != nil {
 			return nil, err
 		}
@@ -97,6 +105,43 @@ func (t *secretTree) ratchet(leaf LeafIndex, kind ratchetKind) (*hashRatchet, er
 	t.nodes[leaf.Node()] = nil
 	t.ratchets[leaf] = r
 	return &r[kind], nil
+}
+
+// peek returns leaf's ratchet of kind without changing the tree: the
+// ratchet itself once derived, else a fresh copy derived from the
+// lowest ancestor secret still held. Receivers peek, so that a message
+// that fails to authenticate consumes no tree secret.
+func (t *secretTree) peek(leaf LeafIndex, kind ratchetKind) (*hashRatchet, error) {
+	if uint32(leaf) >= t.leaves {
+		return nil, fmt.Errorf("%w: leaf %d of %d", ErrUnknownSender, leaf, t.leaves)
+	}
+	if r, ok := t.ratchets[leaf]; ok {
+		return &r[kind], nil
+	}
+	var path []NodeIndex // from the leaf up to the first node holding a secret
+	n := leaf.Node()
+	for ; t.nodes[n] == nil; n = parent(n) {
+		if n == root(t.leaves) {
+			return nil, fmt.Errorf("%w: secret for leaf %d already consumed", ErrReplay, leaf)
+		}
+		path = append(path, n)
+	}
+	sec := t.nodes[n]
+	for i := len(path) - 1; i >= 0; i-- {
+		label := "left"
+		if path[i] == right(parent(path[i])) {
+			label = "right"
+		}
+		var err error
+		if sec, err = t.s.expandWithLabel(sec, "tree", []byte(label), uint16(t.s.hashLen())); err != nil {
+			return nil, err
+		}
+	}
+	out, err := t.s.expandWithLabel(sec, kind.label(), nil, uint16(t.s.hashLen()))
+	if err != nil {
+		return nil, err
+	}
+	return &hashRatchet{secret: out}, nil
 }
 
 // leafSecret derives the tree secret of leaf node x from its lowest
@@ -163,7 +208,8 @@ func (t *secretTree) nextSendKey(leaf LeafIndex, kind ratchetKind) (keyNonce, er
 // ratchetUpdate is a receive-side ratchet change, applied only once the
 // message it decrypts has been authenticated.
 type ratchetUpdate struct {
-	r       *hashRatchet
+	leaf    LeafIndex
+	kind    ratchetKind
 	gen     uint32
 	next    uint32
 	secret  secret
@@ -172,15 +218,15 @@ type ratchetUpdate struct {
 
 // receiveKey returns the key and nonce of generation gen on leaf's
 // ratchet of kind, and the update that consumes it. It does not change
-// the ratchet; call apply after the message authenticates.
+// the tree; call apply after the message authenticates.
 func (t *secretTree) receiveKey(leaf LeafIndex, kind ratchetKind, gen uint32) (keyNonce, *ratchetUpdate, error) {
-	r, err := t.ratchet(leaf, kind)
+	r, err := t.peek(leaf, kind)
 	if err != nil {
 		return keyNonce{}, nil, err
 	}
 	if gen < r.next {
 		if kn, ok := r.skipped[gen]; ok {
-			return kn, &ratchetUpdate{r: r, gen: gen, next: r.next, secret: r.secret}, nil
+			return kn, &ratchetUpdate{leaf: leaf, kind: kind, gen: gen, next: r.next, secret: r.secret}, nil
 		}
 		if r.next-gen <= t.window {
 			return keyNonce{}, nil, fmt.Errorf("%w: leaf %d generation %d", ErrReplay, leaf, gen)
@@ -190,7 +236,7 @@ func (t *secretTree) receiveKey(leaf LeafIndex, kind ratchetKind, gen uint32) (k
 	if gen-r.next > t.maxJump {
 		return keyNonce{}, nil, fmt.Errorf("%w: generation %d, ratchet at %d", ErrGenerationTooFar, gen, r.next)
 	}
-	u := &ratchetUpdate{r: r, gen: gen}
+	u := &ratchetUpdate{leaf: leaf, kind: kind, gen: gen}
 	sec := r.secret
 	for g := r.next; ; g++ {
 		kn, next, err := t.derive(sec, g)
@@ -208,9 +254,13 @@ func (t *secretTree) receiveKey(leaf LeafIndex, kind ratchetKind, gen uint32) (k
 	}
 }
 
-// apply consumes the generation u was made for.
-func (t *secretTree) apply(u *ratchetUpdate) {
-	r := u.r
+// apply consumes the generation u was made for, deriving the leaf's
+// ratchets into the tree (and deleting the secrets used) on first use.
+func (t *secretTree) apply(u *ratchetUpdate) error {
+	r, err := t.ratchet(u.leaf, u.kind)
+	if err != nil {
+		return err
+	}
 	for _, kn := range u.skipped {
 		r.skipped[kn.generation] = kn
 	}
@@ -221,6 +271,7 @@ func (t *secretTree) apply(u *ratchetUpdate) {
 			delete(r.skipped, g)
 		}
 	}
+	return nil
 }
 
 // senderDataKeyNonce derives the key and nonce protecting a
