@@ -39,7 +39,9 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 // openPostgres opens and migrates PostgreSQL. pgx redacts the password
 // from its errors.
 func openPostgres(ctx context.Context, dsn string) (store.Store, error) {
-	st, err := postgres.Open(ctx, dsn, postgres.Options{})
+	// The key store goes into its own schema (<data schema>_keys), which
+	// gets its own backup policy (docs/OPERATIONS.md).
+	st, err := postgres.Open(ctx, dsn, postgres.Options{SeparateKeys: true})
 	if err != nil {
 		return nil, fmt.Errorf("server: open PostgreSQL: %w", err)
 	}

@@ -31,7 +31,10 @@ func PostgresDSN(t testing.TB) string {
 	rand.Read(b)
 	schema := "sealine_testenv_" + hex.EncodeToString(b)
 	pgExec(t, base, "CREATE SCHEMA "+schema)
-	t.Cleanup(func() { pgExec(t, base, "DROP SCHEMA "+schema+" CASCADE") })
+	t.Cleanup(func() {
+		pgExec(t, base, "DROP SCHEMA "+schema+" CASCADE")
+		pgExec(t, base, "DROP SCHEMA IF EXISTS "+schema+"_keys CASCADE") // the server's key store
+	})
 	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatalf("testenv: SEALINE_TEST_POSTGRES: %v", err)

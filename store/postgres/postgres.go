@@ -38,12 +38,19 @@ type Options struct {
 	// MaxConns bounds the connection pool; 0 means pgxpool's default
 	// (the larger of 4 and the number of CPUs) or pool_max_conns in the DSN.
 	MaxConns int32
+	// KeysSchema, when set, keeps the key store (wrapped data keys) in
+	// that schema, created if missing, apart from the data; keys found in
+	// the data schema are moved there at Open. "" keeps them beside the
+	// data, unless SeparateKeys asks for "<data schema>_keys".
+	KeysSchema   string
+	SeparateKeys bool
 }
 
 // Store is a PostgreSQL-backed store.Store.
 type Store struct {
 	*sqlstore.Store
 	pool *pgxpool.Pool
+	keys *keySchema // nil: the key store is in the data schema
 }
 
 //go:embed migrations
@@ -77,7 +84,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
 	}
-	return &Store{Store: sqlstore.New("postgres", db, sets...), pool: pool}, nil
+	s := &Store{Store: sqlstore.New("postgres", db, sets...), pool: pool}
+	if opts.KeysSchema != "" || opts.SeparateKeys {
+		if err := s.attachKeySchema(ctx, cfg, opts.KeysSchema, sets[1]); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // migrate takes the cluster-wide migration lock, released at commit, and
