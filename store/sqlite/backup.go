@@ -18,7 +18,9 @@ import (
 // Backup copies the live database with SQLite's online backup API, a few
 // hundred pages per step, so it runs beside a serving node; a write by
 // another connection restarts the copy, so what lands is one consistent
-// snapshot. The copy goes to a temporary 0600 file beside the output, is
+// snapshot. After a restart the copy finishes in one step (holding a read
+// snapshot, which WAL lets writers work beside), so a busy server cannot
+// keep a backup from ever finishing. The copy goes to a temporary 0600 file beside the output, is
 // checked (PRAGMA integrity_check), fsynced and only then renamed into
 // place, so a failed backup leaves nothing at the output path.
 //
@@ -103,15 +105,20 @@ func copyPages(ctx context.Context, db *sql.DB, dst string, progress Progress) e
 		if err != nil {
 			return err
 		}
+		step, left := int32(backupStep), -1
 		for more := true; more; {
 			if err := ctx.Err(); err != nil {
 				return errors.Join(err, bk.Finish())
 			}
-			if more, err = bk.Step(backupStep); err != nil {
+			if more, err = bk.Step(step); err != nil {
 				return errors.Join(err, bk.Finish())
 			}
+			if left >= 0 && bk.Remaining() > left {
+				step = -1 // a write restarted the copy: finish in one step
+			}
+			left = bk.Remaining()
 			if progress != nil {
-				progress(bk.PageCount()-bk.Remaining(), bk.PageCount())
+				progress(bk.PageCount()-left, bk.PageCount())
 			}
 		}
 		return bk.Finish()
