@@ -39,7 +39,8 @@ func (m *Messenger) commit(ctx context.Context, convID string, build func(*mls.G
 		if err != nil || pc == nil {
 			return err
 		}
-		resp, err := call(ctx, m.c, connect.NewRequest(req), m.convs.Commit)
+		// The reply's cursor is not trusted: the echo itself must arrive.
+		_, err = call(ctx, m.c, connect.NewRequest(req), m.convs.Commit)
 		err = rpcErr(err)
 		var refusal *Error
 		if err != nil && errors.As(err, &refusal) && !errors.Is(err, ErrStaleEpoch) {
@@ -48,8 +49,7 @@ func (m *Messenger) commit(ctx context.Context, convID string, build func(*mls.G
 		}
 		// Accepted, lost to another commit, or unknown: the queue says which.
 		werr := m.waitFor(ctx, func() bool {
-			return m.mergedLocked(convID, pc) || m.epochLocked(convID) > req.GetEpoch() ||
-				(err == nil && m.cursor >= resp.GetCursor())
+			return m.mergedLocked(convID, pc) || m.epochLocked(convID) > req.GetEpoch()
 		})
 		m.mu.Lock()
 		merged, moved := m.mergedLocked(convID, pc), m.epochLocked(convID) > req.GetEpoch()

@@ -33,13 +33,32 @@ type hostile struct {
 	mu              sync.Mutex
 	attack          func(h *hostile, env *sealinev1.Envelope) []*sealinev1.Envelope
 	onCommit        func(h *hostile, req *sealinev1.CommitRequest) *sealinev1.CommitResponse
-	loseCommitReply bool        // forward Commits but fail the reply
-	last            uint64      // last cursor delivered
-	inject          chan []byte // frames for the open stream
+	loseCommitReply bool          // forward Commits but fail the reply
+	holdCommit      chan struct{} // forward the first Commit once closed
+	held            chan struct{} // closed when a Commit is being held
+	staleReplies    int           // Commit replies refusing with stale_epoch
+	last            uint64        // last cursor delivered
+	inject          chan []byte   // frames for the open stream
 }
 
 func newHostile(t testing.TB, env *testenv.Env) *hostile {
-	return &hostile{t: t, base: testenv.NewHTTPClient(t, env.Server.CertPEM()).Transport, inject: make(chan []byte, 16)}
+	return &hostile{t: t, base: testenv.NewHTTPClient(t, env.Server.CertPEM()).Transport,
+		inject: make(chan []byte, 16), held: make(chan struct{})}
+}
+
+// waitHeld waits until a Commit is being held.
+func (h *hostile) waitHeld(t testing.TB) {
+	select {
+	case <-h.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no commit was held")
+	}
+}
+
+func (h *hostile) stale() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.staleReplies
 }
 
 func (h *hostile) client() *http.Client { return &http.Client{Transport: h} }
@@ -83,8 +102,15 @@ func (h *hostile) unary(req *http.Request, msg proto.Message, edit func(proto.Me
 // commit fakes the reply to a Commit when onCommit says so.
 func (h *hostile) commit(req *http.Request) (*http.Response, error) {
 	h.mu.Lock()
-	fake, lose := h.onCommit, h.loseCommitReply
+	fake, lose, hold := h.onCommit, h.loseCommitReply, h.holdCommit
+	h.holdCommit = nil
+	if hold != nil {
+		close(h.held)
+	}
 	h.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if lose {
 		if resp, err := h.base.RoundTrip(req); err == nil {
 			io.Copy(io.Discard, resp.Body)
@@ -93,7 +119,28 @@ func (h *hostile) commit(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("hostile: connection reset after the commit was sent")
 	}
 	if fake == nil {
-		return h.base.RoundTrip(req)
+		resp, err := h.base.RoundTrip(req)
+		if err != nil {
+			return resp, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK { // the reply's cursor, doubled like the stream's
+			var cr sealinev1.CommitResponse
+			if err := proto.Unmarshal(body, &cr); err == nil {
+				cr.Cursor *= 2
+				body, _ = proto.Marshal(&cr)
+				resp.ContentLength = int64(len(body))
+				resp.Header.Del("Content-Length")
+			}
+		}
+		if bytes.Contains(body, []byte("stale_epoch")) {
+			h.mu.Lock()
+			h.staleReplies++
+			h.mu.Unlock()
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, err
 	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {

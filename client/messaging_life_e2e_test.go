@@ -129,16 +129,31 @@ func TestE2EConcurrentCommitsConverge(t *testing.T) {
 	env := testenv.New(t)
 	ctx := context.Background()
 	ms, names := newMessengers(t, env, "user", 5)
+	// user2's Commit is held in its transport until user1's has won the
+	// epoch, so that the race is certain; it must then lose and retry.
+	h := newHostile(t, env)
+	names[2] = "racer"
+	ms[2] = env.Messenger(t, env.SDKUser(t, "racer", h.client()), true, client.MessengerConfig{})
 	conv, err := ms[0].CreateGroup(ctx, "race", names[1], names[2])
 	if err != nil {
 		t.Fatal(err)
 	}
 	everyoneJoins(t, ms[1:3], conv)
+	before := ms[0].Conversations()[0].Epoch
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
-	wg.Go(func() { errs[0] = ms[1].Add(ctx, conv, names[3]) })
+	release := make(chan struct{})
+	h.mu.Lock()
+	h.holdCommit = release
+	h.mu.Unlock()
 	wg.Go(func() { errs[1] = ms[2].Add(ctx, conv, names[4]) })
+	h.waitHeld(t)
+	errs[0] = ms[1].Add(ctx, conv, names[3])
+	close(release)
 	wg.Wait()
+	if h.stale() != 1 {
+		t.Errorf("racer saw %d stale_epoch refusals, want 1", h.stale())
+	}
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("concurrent Adds: %v, %v", errs[0], errs[1])
 	}
@@ -156,6 +171,11 @@ func TestE2EConcurrentCommitsConverge(t *testing.T) {
 		got, _ := m.Members(conv)
 		if len(got) != 5 || !slices.Equal(got, want) {
 			t.Errorf("%s sees members %v, want %v", names[i], got, want)
+		}
+		// One epoch per Add: one commit won the race, the other was
+		// rebuilt on top of it rather than both (a fork) or neither.
+		if e := m.Conversations()[0].Epoch; e != before+2 {
+			t.Errorf("%s is at epoch %d, want %d", names[i], e, before+2)
 		}
 	}
 }
