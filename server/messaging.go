@@ -176,13 +176,55 @@ func (s *Server) stopMessaging() {
 // deviceKey is the Notifier key that wakes a device's Subscribe stream.
 func deviceKey(deviceID string) string { return "device:" + deviceID }
 
-// messagingRoutes mounts the messaging services, each with its own
-// request bound.
+// messagingRoutes mounts the messaging services, each procedure with its
+// own request bound (messaging.proto).
 func (s *Server) messagingRoutes(mux *http.ServeMux) {
-	mux.Handle(sealinev1connect.NewKeyPackageServiceHandler(keyPackageService{s}, s.limitedOptions(maxUploadKPRequest)...))
-	mux.Handle(sealinev1connect.NewConversationServiceHandler(conversationService{s}, s.limitedOptions(maxCommitRequest)...))
-	mux.Handle(sealinev1connect.NewMessageServiceHandler(messageService{s}, s.limitedOptions(maxSendRequest)...))
-	mux.Handle(sealinev1connect.NewBlobServiceHandler(blobService{s}, s.limitedOptions(maxBlobStreamMessage)...))
+	s.mountLimited(mux, func(o ...connect.HandlerOption) http.Handler {
+		_, h := sealinev1connect.NewKeyPackageServiceHandler(keyPackageService{s}, o...)
+		return h
+	}, map[string]int{
+		sealinev1connect.KeyPackageServiceUploadKeyPackagesProcedure: maxUploadKPRequest,
+		sealinev1connect.KeyPackageServiceClaimKeyPackagesProcedure:  maxRequestBytes,
+		sealinev1connect.KeyPackageServiceKeyPackageStatusProcedure:  maxRequestBytes,
+	})
+	s.mountLimited(mux, func(o ...connect.HandlerOption) http.Handler {
+		_, h := sealinev1connect.NewConversationServiceHandler(conversationService{s}, o...)
+		return h
+	}, map[string]int{
+		sealinev1connect.ConversationServiceCreateConversationProcedure: maxRequestBytes,
+		sealinev1connect.ConversationServiceListConversationsProcedure:  maxRequestBytes,
+		sealinev1connect.ConversationServiceCommitProcedure:             maxCommitRequest,
+		sealinev1connect.ConversationServiceProposeProcedure:            maxCommitRequest,
+	})
+	s.mountLimited(mux, func(o ...connect.HandlerOption) http.Handler {
+		_, h := sealinev1connect.NewMessageServiceHandler(messageService{s}, o...)
+		return h
+	}, map[string]int{
+		sealinev1connect.MessageServiceSendProcedure:      maxSendRequest,
+		sealinev1connect.MessageServiceSubscribeProcedure: maxRequestBytes,
+		sealinev1connect.MessageServiceAckProcedure:       maxRequestBytes,
+	})
+	s.mountLimited(mux, func(o ...connect.HandlerOption) http.Handler {
+		_, h := sealinev1connect.NewBlobServiceHandler(blobService{s}, o...)
+		return h
+	}, map[string]int{
+		sealinev1connect.BlobServiceUploadBlobProcedure:   maxBlobStreamMessage,
+		sealinev1connect.BlobServiceDownloadBlobProcedure: maxRequestBytes,
+	})
+}
+
+// mountLimited mounts each procedure of a service on a handler built with
+// the procedure's request bound (one handler per distinct bound).
+func (s *Server) mountLimited(mux *http.ServeMux, build func(...connect.HandlerOption) http.Handler, limits map[string]int) {
+	byLimit := map[int]http.Handler{}
+	for procedure, limit := range limits {
+		h, ok := byLimit[limit]
+		if !ok {
+			h = build(s.limitedOptions(limit)...)
+			byLimit[limit] = h
+		}
+		mux.Handle(procedure, h)
+	}
 }
 
 // limitedOptions are the API's handler options with a request bound of

@@ -106,6 +106,16 @@ func TestMessagingBadInput(t *testing.T) {
 				Welcomes: []*sealinev1.Welcome{{Welcome: stale.Commit, DeviceIds: []string{carol.DeviceID}}}}))
 			return err
 		}, connect.CodeInvalidArgument, "message_invalid"},
+		{"create-conversation request over 64 KiB", func() error {
+			_, err := e.Conversations(a.Token).CreateConversation(ctx, connect.NewRequest(&sealinev1.CreateConversationRequest{
+				GroupId: make([]byte, 70<<10), Kind: sealinev1.Conversation_KIND_GROUP}))
+			return err
+		}, connect.CodeResourceExhausted, "message_too_large"},
+		{"group id over 64 bytes", func() error {
+			_, err := e.Conversations(a.Token).CreateConversation(ctx, connect.NewRequest(&sealinev1.CreateConversationRequest{
+				GroupId: make([]byte, 65), Kind: sealinev1.Conversation_KIND_GROUP}))
+			return err
+		}, connect.CodeInvalidArgument, "field_invalid"},
 		{"ack an unknown cursor", func() error {
 			_, err := e.Messages(a.Token).Ack(ctx, connect.NewRequest(&sealinev1.AckRequest{UpToCursor: 1 << 40}))
 			return err
