@@ -83,33 +83,37 @@ func (a *Admin) rewrapAll(ctx context.Context, ring *pii.Ring, batch int, progre
 		if err != nil || len(keys) == 0 {
 			return err
 		}
+		rw := make([]store.Rewrap, 0, len(keys))
 		for _, k := range keys {
-			if err := a.rewrap(ctx, ring, k); err != nil {
+			r, err := a.rewrap(ctx, ring, k)
+			if err != nil {
 				return err
 			}
-			rep.Rewrapped++
+			rw = append(rw, r)
+		}
+		n, err := ks.Rewrap(ctx, rw)
+		rep.Rewrapped += n
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// rewrap moves one key to the primary KEK. A key deleted meanwhile (a
-// withdrawal) or already moved (another run) is skipped.
-func (a *Admin) rewrap(ctx context.Context, ring *pii.Ring, k store.WrappedKey) error {
+// rewrap wraps one key anew under the primary KEK. The store skips a key
+// deleted meanwhile (a withdrawal) or already moved (another run).
+func (a *Admin) rewrap(ctx context.Context, ring *pii.Ring, k store.WrappedKey) (store.Rewrap, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return store.Rewrap{}, err
 	}
 	dk, err := ring.Unwrap(k)
 	if err != nil {
-		return fmt.Errorf("unwrap key of %s (KEK %s): %w", k.UserID, k.KEKID, err)
+		return store.Rewrap{}, fmt.Errorf("unwrap key of %s (KEK %s): %w", k.UserID, k.KEKID, err)
 	}
 	p := ring.Primary()
 	wrapped, err := p.Wrap(dk, k.UserID, a.cfg.Rand)
 	if err != nil {
-		return err
+		return store.Rewrap{}, err
 	}
 	nk := store.WrappedKey{UserID: k.UserID, KEKID: p.KEKID(), Ciphertext: wrapped, CreatedAt: k.CreatedAt}
-	if err := a.store.Keys().Rewrap(ctx, nk, k.KEKID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	return nil
+	return store.Rewrap{Key: nk, OldKEKID: k.KEKID}, nil
 }

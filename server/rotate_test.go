@@ -54,7 +54,9 @@ func TestRotateKEK(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	crash := &cancelAfter{cancel: cancel}
-	crash.n.Store(3)
+	// One read makes the next KEK, four wrap the first batch (committed),
+	// and the second read of the second batch cancels, mid-batch.
+	crash.n.Store(7)
 	cfg := e.Config
 	cfg.Rand = crash // the rotation draws its nonces here
 	withAdmin(t, cfg, func(a *server.Admin) error {
@@ -67,6 +69,13 @@ func TestRotateKEK(t *testing.T) {
 	if _, err := os.Stat(kekFile + pii.NextSuffix); err != nil {
 		t.Fatalf("no next KEK after the crash: %v", err)
 	}
+	next, err := pii.LoadKEK(kekFile + pii.NextSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, moved, err := e.Server.Store().Keys().CountKeys(ctx, next.KEKID()); err != nil || moved != 4 {
+		t.Fatalf("after the crash %d keys are under the new KEK (%v), want the first batch of 4", moved, err)
+	}
 	checkReadable(t, e, users) // half rotated: the server reads both
 	late := e.RegisterDevice(t, "rotlate", withdrawPassword, "laptop")
 	users = append(users, late)
@@ -76,7 +85,9 @@ func TestRotateKEK(t *testing.T) {
 		rep, err = a.RotateKEK(ctx, 4, nil)
 		return err
 	})
-	if rep.Total != 8 || rep.Rewrapped == 0 || rep.Rewrapped >= rep.Total || rep.NewKEKID == oldKEK.KEKID() {
+	// 6 users and the blind-index key were under the old KEK; the crashed
+	// run moved a batch of 4; the late user's key was wrapped by the new KEK.
+	if rep.Total != 8 || rep.Rewrapped != 3 || rep.NewKEKID == oldKEK.KEKID() {
 		t.Fatalf("resumed rotation = %+v", rep)
 	}
 	retired, err := pii.LoadKEK(rep.RetiredFile)

@@ -138,6 +138,13 @@ type WrappedKey struct {
 	CreatedAt  time.Time
 }
 
+// Rewrap is one key of a KEK rotation: the key wrapped anew, and the KEK
+// that wrapped it before.
+type Rewrap struct {
+	Key      WrappedKey
+	OldKEKID string
+}
+
 // KeyStore holds wrapped per-user data keys, apart from the data they protect.
 type KeyStore interface {
 	// PutKey stores k; ErrConflict if the user already has a key.
@@ -149,10 +156,11 @@ type KeyStore interface {
 	// KeysNotWrappedBy returns up to limit keys wrapped by another KEK
 	// than kekID, ordered by user id, for a key rotation.
 	KeysNotWrappedBy(ctx context.Context, kekID string, limit int) ([]WrappedKey, error)
-	// Rewrap replaces k.UserID's key with k only if it is still wrapped by
-	// oldKEKID, in one conditional UPDATE; ErrNotFound otherwise (deleted,
-	// or already rewrapped by another node).
-	Rewrap(ctx context.Context, k WrappedKey, oldKEKID string) error
+	// Rewrap replaces each key of the batch, in one transaction, with one
+	// conditional UPDATE each: only if it is still wrapped by its OldKEKID.
+	// A key deleted meanwhile or already rewrapped (another node) is
+	// skipped. It returns how many keys it replaced.
+	Rewrap(ctx context.Context, batch []Rewrap) (int64, error)
 	// CountKeys counts all keys and those wrapped by kekID.
 	CountKeys(ctx context.Context, kekID string) (total, wrappedBy int64, err error)
 }

@@ -30,14 +30,17 @@ func (m *memKeys) KeysNotWrappedBy(_ context.Context, kekID string, limit int) (
 	return out[:min(limit, len(out))], nil
 }
 
-func (m *memKeys) Rewrap(_ context.Context, k store.WrappedKey, old string) error {
+func (m *memKeys) Rewrap(_ context.Context, batch []store.Rewrap) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur, ok := m.keys[k.UserID]; !ok || cur.KEKID != old {
-		return store.ErrNotFound
+	var n int64
+	for _, r := range batch {
+		if cur, ok := m.keys[r.Key.UserID]; ok && cur.KEKID == r.OldKEKID {
+			m.keys[r.Key.UserID] = r.Key
+			n++
+		}
 	}
-	m.keys[k.UserID] = k
-	return nil
+	return n, nil
 }
 
 func (m *memKeys) CountKeys(_ context.Context, kekID string) (int64, int64, error) {

@@ -20,10 +20,24 @@ func testKeyRotation(t *testing.T, s store.Store) {
 	if len(old) != 2 || old[0].UserID != "u-r1" || old[1].UserID != "u-r2" || old[0].KEKID != "kek-old" {
 		t.Fatalf("KeysNotWrappedBy = %+v", old)
 	}
-	next := store.WrappedKey{UserID: "u-r1", KEKID: "kek-new", Ciphertext: []byte("rewrapped")}
-	wantNoErr(t, "Rewrap", ks.Rewrap(ctx, next, "kek-old"))
-	wantErr(t, "Rewrap twice", ks.Rewrap(ctx, next, "kek-old"), store.ErrNotFound)
-	wantErr(t, "Rewrap a ghost", ks.Rewrap(ctx, store.WrappedKey{UserID: "u-ghost", KEKID: "kek-new"}, "kek-old"), store.ErrNotFound)
+	next := store.Rewrap{Key: store.WrappedKey{UserID: "u-r1", KEKID: "kek-new", Ciphertext: []byte("rewrapped")}, OldKEKID: "kek-old"}
+	ghost := store.Rewrap{Key: store.WrappedKey{UserID: "u-ghost", KEKID: "kek-new"}, OldKEKID: "kek-old"}
+	for _, tc := range []struct {
+		name  string
+		batch []store.Rewrap
+		want  int64
+	}{
+		{"Rewrap", []store.Rewrap{next}, 1},
+		{"Rewrap twice", []store.Rewrap{next}, 0},
+		{"Rewrap a ghost", []store.Rewrap{ghost}, 0},
+		{"Rewrap nothing", nil, 0},
+	} {
+		n, err := ks.Rewrap(ctx, tc.batch)
+		wantNoErr(t, tc.name, err)
+		if n != tc.want {
+			t.Fatalf("%s replaced %d, want %d", tc.name, n, tc.want)
+		}
+	}
 	got, err := ks.Key(ctx, "u-r1")
 	wantNoErr(t, "Key", err)
 	if got.KEKID != "kek-new" || string(got.Ciphertext) != "rewrapped" {

@@ -31,18 +31,26 @@ func (k keyStore) KeysNotWrappedBy(ctx context.Context, kekID string, limit int)
 	return out, nil
 }
 
-// Rewrap replaces a key still wrapped by oldKEKID.
-func (k keyStore) Rewrap(ctx context.Context, w store.WrappedKey, oldKEKID string) error {
-	q, err := k.s.writer()
+// Rewrap replaces the keys still wrapped by their old KEK, in one
+// transaction (one fsync for the batch on SQLite).
+func (k keyStore) Rewrap(ctx context.Context, batch []store.Rewrap) (int64, error) {
+	var n int64
+	err := k.s.tx(ctx, func(q Querier) error {
+		n = 0
+		for _, r := range batch {
+			m, err := q.Exec(ctx, `UPDATE keys_wrapped SET kek_id = $2, ciphertext = $3
+				WHERE user_id = $1 AND kek_id = $4`, r.Key.UserID, r.Key.KEKID, blob(r.Key.Ciphertext), r.OldKEKID)
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		return nil
+	})
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("rewrap: %w", err)
 	}
-	err = mustChange(q.Exec(ctx, `UPDATE keys_wrapped SET kek_id = $2, ciphertext = $3
-		WHERE user_id = $1 AND kek_id = $4`, w.UserID, w.KEKID, blob(w.Ciphertext), oldKEKID))
-	if err != nil {
-		return fmt.Errorf("rewrap: %w", err)
-	}
-	return nil
+	return n, nil
 }
 
 // CountKeys counts all keys and those wrapped by kekID.
