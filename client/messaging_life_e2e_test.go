@@ -308,3 +308,37 @@ func TestE2ERestartResumesConversation(t *testing.T) {
 		t.Errorf("History after restart = %d, %v", len(hist), err)
 	}
 }
+
+func TestE2ESyncOwnDevices(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	lc := env.SDKUser(t, "alice", nil)
+	laptop := env.Messenger(t, lc, true, client.MessengerConfig{})
+	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), true, client.MessengerConfig{})
+	conv, err := laptop.Direct(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJoined(t, bob, conv)
+	phone := env.Messenger(t, env.SDKLogin(t, "alice", nil), true, client.MessengerConfig{})
+	if n, err := laptop.SyncOwnDevices(ctx); n != 1 || err != nil {
+		t.Fatalf("SyncOwnDevices after a login = %d, %v; want 1", n, err)
+	}
+	waitJoined(t, phone, conv)
+	send(t, bob, conv, "to both of alice's devices")
+	everyoneGets(t, []*client.Messenger{laptop, phone}, conv, "to both of alice's devices")
+
+	if err := lc.RevokeDevice(ctx, phone.Me().DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := laptop.SyncOwnDevices(ctx); n != 1 || err != nil {
+		t.Fatalf("SyncOwnDevices after a revocation = %d, %v; want 1", n, err)
+	}
+	waitEvent(t, bob, "phone removed", func(ev client.Event) bool {
+		e, ok := ev.(*client.MemberEvent)
+		return ok && slices.Contains(e.Removed, phone.Me())
+	})
+	if n, err := laptop.SyncOwnDevices(ctx); n != 0 || err != nil {
+		t.Errorf("SyncOwnDevices with nothing to do = %d, %v", n, err)
+	}
+}
