@@ -132,7 +132,6 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 }
 
-
 // TestBackupWhileWriting: a backup taken while another connection keeps
 // writing finishes, and is a consistent database.
 func TestBackupWhileWriting(t *testing.T) {
