@@ -177,14 +177,28 @@ func newSendCmd(a *app) *cobra.Command {
 }
 
 func newSyncCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var devices bool
+	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Receive and print what arrived for this device, then exit",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withMessenger(cmd.Context(), nil)
+			if !devices {
+				return a.withMessenger(cmd.Context(), nil)
+			}
+			return a.withMessenger(cmd.Context(), func(m *client.Messenger) error {
+				n, err := m.SyncOwnDevices(cmd.Context())
+				if err != nil {
+					return fmt.Errorf("sync devices: %w", err)
+				}
+				fmt.Fprintf(a.stdout, "updated this account's devices in %d conversation(s)\n", n)
+				return nil
+			})
 		},
 	}
+	cmd.Flags().BoolVar(&devices, "devices", false,
+		"also add this account's new devices to every conversation and remove revoked ones")
+	return cmd
 }
 
 func newListenCmd(a *app) *cobra.Command {
