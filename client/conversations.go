@@ -109,19 +109,6 @@ func members(g *mls.Group) []Member {
 // leafCount is the number of leaf slots in g's tree (blank or not).
 func leafCount(g *mls.Group) uint32 { return g.Tree().NumLeaves() }
 
-// leafOf returns the leaf index of device who in g.
-func leafOf(g *mls.Group, who Member) (mls.LeafIndex, bool) {
-	t := g.Tree()
-	for i, n := mls.LeafIndex(0), leafCount(g); uint32(i) < n; i++ {
-		if ln := t.Leaf(i); ln != nil {
-			if w, ok := parseIdentity(ln.Credential); ok && w == who {
-				return i, true
-			}
-		}
-	}
-	return 0, false
-}
-
 // memberAt returns the device at leaf i.
 func memberAt(g *mls.Group, i mls.LeafIndex) (Member, bool) {
 	ln := g.Tree().Leaf(i)
@@ -220,7 +207,7 @@ func (m *Messenger) create(ctx context.Context, direct bool, peer, name string, 
 	if err != nil {
 		return "", err
 	}
-	_, kp, priv, err := m.ownKeyPackage()
+	kp, priv, err := m.ownKeyPackage()
 	if err != nil {
 		return "", err
 	}
@@ -251,13 +238,12 @@ func (m *Messenger) create(ctx context.Context, direct bool, peer, name string, 
 }
 
 // ownKeyPackage makes a KeyPackage for a group this device creates.
-func (m *Messenger) ownKeyPackage() ([]byte, *mls.KeyPackage, *mls.KeyPackagePrivate, error) {
+func (m *Messenger) ownKeyPackage() (*mls.KeyPackage, *mls.KeyPackagePrivate, error) {
 	_, rec, err := m.newKeyPackage(false)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	kp, priv, err := parseKeyPackagePrivate(rec.Private)
-	return rec.Ref, kp, priv, err
+	return parseKeyPackagePrivate(rec.Private)
 }
 
 // saveGroup writes cv's record. m.mu must be held.
