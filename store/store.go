@@ -11,8 +11,9 @@
 // so several server nodes can share one PostgreSQL database.
 //
 // Wrapped per-user data keys live behind their own interface, KeyStore, in
-// their own tables, so that a later change can move them to a separate
-// database and delete a key to crypto-shred a user's data.
+// their own tables, which the backends keep apart from the data (SQLite: a
+// separate file; PostgreSQL: a separate schema), so that deleting a key
+// crypto-shreds a user's data in every backup of the data.
 package store
 
 import (
