@@ -14,6 +14,13 @@
 //     data key (internal/pii); users are found by a keyed blind index of the
 //     normalised username (internal/username). The store never sees them in
 //     plaintext, and they never reach a log line or an error message.
+//   - Optional phone numbers and emails are sealed the same way, with their
+//     own blind indexes. A withdrawal (DeleteAccount) destroys the user's
+//     data key first, in a key store kept apart from the data, so backups
+//     of the data are unreadable for that user too; then it deletes every
+//     row of the account. A retention purge job deletes each kind of data
+//     after its period (RetentionTable); Admin runs purges, backups,
+//     restores and online KEK rotation beside a serving node.
 //   - Session tokens are 256 random bits; the store keeps only their SHA-256.
 //     Every authenticated call re-reads the session from the store, so a
 //     revocation is effective at once on every node. Open streams are woken

@@ -6,7 +6,9 @@
 //   - The key-encryption key (KEK) is 32 random bytes in a file (mode 0600),
 //     created on first start. Two working keys are derived from it with
 //     HKDF-SHA-256: the wrap key (info "sealine/v1/kek/wrap") and the blind
-//     index key (info "sealine/v1/kek/index"). The KEK's id is
+//     index key (info "sealine/v1/kek/index"; the first one derived is then
+//     kept in the key store, see ring.go, so it survives KEK rotation, and
+//     also indexes contacts, see contact.go). The KEK's id is
 //     "v1:" + hex(SHA-256("sealine/v1/kek/id" || KEK)[:8]); it names which
 //     KEK wrapped a data key without revealing anything about it.
 //   - Each user has a 256-bit data key, stored only wrapped by the KEK (see
