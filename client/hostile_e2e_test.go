@@ -39,6 +39,7 @@ type hostile struct {
 	staleReplies    int           // Commit replies refusing with stale_epoch
 	last            uint64        // last cursor delivered
 	inject          chan []byte   // frames for the open stream
+	cut             chan struct{}
 }
 
 func newHostile(t testing.TB, env *testenv.Env) *hostile {
@@ -174,7 +175,12 @@ func (h *hostile) subscribe(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != 200 {
 		return resp, err
 	}
-	p := &pump{h: h, up: resp.Body, out: make(chan []byte, 64)}
+	h.mu.Lock()
+	if h.cut == nil {
+		h.cut = make(chan struct{})
+	}
+	p := &pump{h: h, up: resp.Body, out: make(chan []byte, 64), cut: h.cut}
+	h.mu.Unlock()
 	go p.run()
 	resp.Body = p
 	return resp, nil
@@ -200,7 +206,18 @@ type pump struct {
 	h   *hostile
 	up  io.ReadCloser
 	out chan []byte
+	cut chan struct{} // closed to break the stream
 	buf []byte
+}
+
+// cutStreams breaks every open Subscribe stream, as a network failure would.
+func (h *hostile) cutStreams() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cut != nil {
+		close(h.cut)
+		h.cut = nil
+	}
 }
 
 func (p *pump) run() {
@@ -266,6 +283,8 @@ func (p *pump) Read(b []byte) (int, error) {
 			p.buf = f
 		case f := <-p.h.inject:
 			p.buf = f
+		case <-p.cut:
+			return 0, errors.New("hostile: stream cut")
 		}
 	}
 	n := copy(b, p.buf)
@@ -451,6 +470,16 @@ func TestHostileForkDetected(t *testing.T) {
 	send(t, alice, conv, "on alice's branch")
 	waitText(t, carol, conv, "on alice's branch")
 	waitWarning(t, bob, client.WarnFork)
+}
+
+func TestReconnectsAfterStreamCut(t *testing.T) {
+	_, alice, bob, h, conv := directUnderAttack(t, client.MessengerConfig{})
+	for i := range 3 {
+		h.cutStreams()
+		text := fmt.Sprint("after cut ", i)
+		send(t, alice, conv, text)
+		waitText(t, bob, conv, text)
+	}
 }
 
 func TestLostCommitReplyRecovered(t *testing.T) {
