@@ -16,6 +16,7 @@ import (
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
 	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
 	"github.com/sealine/sealine/internal/testenv"
+	"github.com/sealine/sealine/mls"
 	"github.com/sealine/sealine/server"
 	"github.com/sealine/sealine/store"
 )
@@ -140,7 +141,46 @@ func TestWithdrawal(t *testing.T) {
 		if _, text := g.dave.receive(t, inD); text != "still here" {
 			t.Fatalf("dave got %q", text)
 		}
+		// Bob commits the removal of carol's leaf (the server no longer
+		// delivers to it); dave follows to the next epoch, and they talk.
+		removeLeaf(t, g.bob, g.carol.Device)
+		if env, _ := g.dave.receive(t, inD); env.GetKind() != sealinev1.Envelope_KIND_COMMIT {
+			t.Fatalf("dave got %v, want bob's removal commit", env.GetKind())
+		}
+		if g.dave.group.Epoch() != g.bob.group.Epoch() || len(g.dave.group.Members()) != 2 {
+			t.Fatalf("dave at epoch %d with %d members; bob at %d", g.dave.group.Epoch(), len(g.dave.group.Members()), g.bob.group.Epoch())
+		}
+		if _, err := g.bob.send(t, "past the removal"); err != nil {
+			t.Fatal(err)
+		}
+		if _, text := g.dave.receive(t, inD); text != "past the removal" {
+			t.Fatalf("dave got %q", text)
+		}
 	})
+}
+
+// removeLeaf commits, as m, the removal of gone's leaf.
+func removeLeaf(t *testing.T, m *member, gone testenv.Device) {
+	t.Helper()
+	for _, mem := range m.group.Members() {
+		if !bytes.Equal(mem.Credential.Identity, gone.Identity()) {
+			continue
+		}
+		pc, err := m.group.Commit(mls.CommitParams{Remove: []mls.LeafIndex{mem.Leaf}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := &sealinev1.CommitRequest{ConversationId: m.conv, Epoch: m.group.Epoch(), Commit: pc.Commit,
+			RemovedDeviceIds: []string{gone.DeviceID}}
+		if _, err := m.e.Conversations(m.Token).Commit(context.Background(), connect.NewRequest(req)); err != nil {
+			t.Fatalf("commit the removal: %v", err)
+		}
+		if err := m.group.MergeCommit(pc); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatal("no leaf of the withdrawn device")
 }
 
 func setContact(t *testing.T, lc sealinev1connect.LifecycleServiceClient, kind sealinev1.ContactKind, v string) {
