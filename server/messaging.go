@@ -32,7 +32,9 @@ import (
 type MessagingConfig struct {
 	// Suites are the MLS cipher suites accepted in KeyPackages; nil = 1
 	// (X25519, AES-128-GCM, Ed25519) and 0x004D (X-Wing, ChaCha20-Poly1305,
-	// Ed25519), the two whose signature key is the device's Ed25519 key.
+	// Ed25519). Only suites whose signature scheme is Ed25519 (1, 3,
+	// 0x004D) can work: a leaf's signature key must be the device's
+	// registered Ed25519 key.
 	Suites []mls.CipherSuite
 	// MaxKeyPackages bounds a device's one-time KeyPackages; 0 = 200.
 	MaxKeyPackages int
