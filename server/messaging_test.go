@@ -66,8 +66,14 @@ func messagingEndToEnd(t *testing.T, e *testenv.Env) {
 // TestConcurrentCommitsOneWins: two members commit for the same epoch at
 // once, many times over; each time exactly one wins and the other gets
 // failed_precondition/stale_epoch.
-func TestConcurrentCommitsOneWins(t *testing.T) {
-	e := testenv.New(t)
+func TestConcurrentCommitsOneWins(t *testing.T) { concurrentCommits(t, testenv.New(t)) }
+
+// TestConcurrentCommitsOneWinsPostgres runs the same on PostgreSQL.
+func TestConcurrentCommitsOneWinsPostgres(t *testing.T) {
+	concurrentCommits(t, testenv.New(t, testenv.WithPostgres(t)))
+}
+
+func concurrentCommits(t *testing.T, e *testenv.Env) {
 	tr := newTrio(t, e)
 	for round := range 5 {
 		var wg sync.WaitGroup
