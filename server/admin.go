@@ -123,3 +123,42 @@ func (a *Admin) OpenUser(ctx context.Context, userID string) (string, error) {
 	name, err := pii.Open(dk, userID, fieldUsername, u.UsernameEnc)
 	return string(name), err
 }
+
+// SweepWithdrawn deletes every user whose data key is gone from the key
+// store: after restoring a data backup, the users who withdrew since it
+// was taken come back as rows nobody can open; this removes them (with a
+// fresh quarantine entry), as their withdrawal did. It returns how many
+// it removed.
+func (a *Admin) SweepWithdrawn(ctx context.Context) (int, error) {
+	removed, after := 0, ""
+	for {
+		ids, err := a.store.UserIDs(ctx, after, 500)
+		if err != nil || len(ids) == 0 {
+			return removed, err
+		}
+		for _, id := range ids {
+			gone, err := a.sweep(ctx, id)
+			if err != nil {
+				return removed, err
+			}
+			if gone {
+				removed++
+			}
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// sweep withdraws userID again if its key is destroyed.
+func (a *Admin) sweep(ctx context.Context, userID string) (bool, error) {
+	_, err := a.store.Keys().Key(ctx, userID)
+	if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	u, err := a.store.UserByID(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	_, err = a.store.DeleteUser(ctx, store.Withdrawal{UserID: u.ID, UsernameIndex: u.UsernameIndex, At: a.cfg.Now()})
+	return err == nil, err
+}

@@ -318,6 +318,16 @@ func checkBackupShredded(t *testing.T, e *testenv.Env, backup string, g *group) 
 		if name, err := a.OpenUser(ctx, g.bob.UserID); err != nil || name != "bob" {
 			return fmt.Errorf("opening bob from the backup = %q, %v", name, err)
 		}
+		// The sweep after a restore removes carol's unreadable rows.
+		if n, err := a.SweepWithdrawn(ctx); err != nil || n != 1 {
+			return fmt.Errorf("SweepWithdrawn = %d, %v; want carol", n, err)
+		}
+		if _, err := a.Store().UserByID(ctx, g.carol.UserID); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("carol's row after the sweep: %v", err)
+		}
+		if name, err := a.OpenUser(ctx, g.bob.UserID); err != nil || name != "bob" {
+			return fmt.Errorf("bob after the sweep = %q, %v", name, err)
+		}
 		return nil
 	})
 }

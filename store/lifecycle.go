@@ -81,6 +81,8 @@ type Lifecycle interface {
 	// UsersByContact returns the ids of users whose contact of kind has
 	// the blind index, sorted.
 	UsersByContact(ctx context.Context, kind ContactKind, index []byte) ([]string, error)
+	// UserIDs lists up to limit user ids greater than after, in order.
+	UserIDs(ctx context.Context, after string, limit int) ([]string, error)
 	// BlobsOf lists the ids of the blobs the user uploaded.
 	BlobsOf(ctx context.Context, userID string) ([]string, error)
 	// DeleteUser withdraws w.UserID in one transaction: it records the

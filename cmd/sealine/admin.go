@@ -174,7 +174,16 @@ func newRestoreCmd(a *app) *cobra.Command {
 			if err := server.Restore(cmd.Context(), f.config(a), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "restored %s; users withdrawn since the backup stay unreadable\n", args[0])
+			adm, err := f.open(cmd.Context(), a)
+			if err != nil {
+				return err
+			}
+			defer adm.Close()
+			n, err := adm.SweepWithdrawn(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("restored %s, but removing withdrawn users failed (run restore again): %w", args[0], err)
+			}
+			fmt.Fprintf(a.stdout, "restored %s; removed %d account(s) withdrawn since the backup (their keys are gone)\n", args[0], n)
 			return nil
 		},
 	}

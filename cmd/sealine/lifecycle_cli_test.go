@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -75,4 +81,69 @@ func TestAccountLifecycleCLI(t *testing.T) {
 	c.fails("", nil, "not logged in", as("account", "export", "-")...)
 	c.fails(password+"\n", nil, "wrong username or password", as("login", "zoe", "--password-stdin")...)
 	c.fails(password+"\n", nil, "username is taken", as("register", "zoe", "--password-stdin")...)
+}
+
+// TestAdminRestoreCLI: a data backup taken before a withdrawal, restored
+// with the server stopped, brings back the others but not the withdrawn
+// user, whose rows the restore removes as their key is gone.
+func TestAdminRestoreCLI(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	addr := freeAddr(t) // the client's session names the server's URL: keep it
+	url, stopServer := serveAt(t, dataDir, addr)
+	cert := filepath.Join(dataDir, "tls", "cert.pem")
+	c := newCLI(t)
+	as := func(home string, args ...string) []string {
+		return append([]string{"--server", url, "--ca", cert, "--home", home}, args...)
+	}
+	homeZ, homeY := filepath.Join(t.TempDir(), "z"), filepath.Join(t.TempDir(), "y")
+	c.ok(password+"\n", as(homeZ, "register", "zed", "--password-stdin")...)
+	c.ok(password+"\n", as(homeY, "register", "yan", "--password-stdin")...)
+	backup := filepath.Join(t.TempDir(), "b.db")
+	c.ok("", "admin", "backup", backup, "--data-dir", dataDir)
+	c.ok(password+"\n", as(homeZ, "account", "delete", "--yes-delete-my-account", "zed", "--password-stdin")...)
+	stopServer()
+	out := c.ok("", "admin", "restore", backup, "--data-dir", dataDir)
+	if !strings.Contains(out, "removed 1 account(s)") {
+		t.Errorf("restore printed %q", out)
+	}
+	serveAt(t, dataDir, addr)
+	c.ok("", as(homeY, "account", "export", "-")...)
+	c.fails(password+"\n", nil, "wrong username or password", as(filepath.Join(t.TempDir(), "w"), "login", "zed", "--password-stdin")...)
+}
+
+// serveAt starts `sealine serve` on dataDir and returns its URL and a
+// func that stops it (also run at cleanup).
+func serveAt(t *testing.T, dataDir, addr string) (string, func()) {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn")
+	cmd.Env = newCLI(t).env
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	halt := func() { once.Do(func() { stop(t, cmd, &logs) }) }
+	t.Cleanup(halt)
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	m := regexp.MustCompile(`listening on (https://\S+)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("start line %q; stderr:\n%s", line, logs.String())
+	}
+	return m[1], halt
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

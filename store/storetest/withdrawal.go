@@ -113,6 +113,14 @@ func testDeleteUserTwice(t *testing.T, s store.Store) {
 	wantNoErr(t, "DeleteUser", err)
 	_, err = s.DeleteUser(ctx, w)
 	wantErr(t, "second DeleteUser", err, store.ErrNotFound)
+	for _, n := range []string{"b", "a", "c"} {
+		mustCreate(t, s, newAccount("ids-"+n))
+	}
+	ids, err := s.UserIDs(ctx, "u-ids-a", 10)
+	wantNoErr(t, "UserIDs", err)
+	if !slices.Equal(ids, []string{"u-ids-b", "u-ids-c"}) {
+		t.Fatalf("UserIDs after u-ids-a = %v", ids)
+	}
 	if n, _ := s.Counter(ctx, "withdrawals"); n != 1 {
 		t.Fatalf("withdrawals counter = %d after a refused second delete, want 1", n)
 	}

@@ -71,6 +71,11 @@ func (s *Store) UsersByContact(ctx context.Context, kind store.ContactKind, inde
 		WHERE kind = $1 AND blind_index = $2 ORDER BY user_id`, string(kind), blob(index))
 }
 
+// UserIDs lists user ids after after, in order.
+func (s *Store) UserIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	return s.ids(ctx, "user ids", `SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2`, after, int64(limit))
+}
+
 // BlobsOf lists the blobs the user uploaded.
 func (s *Store) BlobsOf(ctx context.Context, userID string) ([]string, error) {
 	return s.ids(ctx, "blobs of", `SELECT id FROM blobs WHERE user_id = $1 ORDER BY id`, userID)
