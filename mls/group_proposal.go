@@ -251,11 +251,6 @@ func (g *Group) applyAdd(pv *provisional) func(e proposalEntry) error {
 		if err := kp.Validate(g.s.id, g.cfg.now(), pv.gc.Extensions); err != nil {
 			return fmt.Errorf("%w: add: %w", ErrInvalidProposal, err)
 		}
-		for i := LeafIndex(0); uint32(i) < pv.tree.NumLeaves(); i++ {
-			if ln := pv.tree.Leaf(i); ln != nil && bytes.Equal(ln.SignatureKey, kp.LeafNode.SignatureKey) {
-				return fmt.Errorf("%w: add of a client already at leaf %d", ErrInvalidProposal, i)
-			}
-		}
 		leaf, err := pv.tree.AddLeaf(&kp.LeafNode)
 		pv.added, pv.addedKPs = append(pv.added, leaf), append(pv.addedKPs, kp)
 		return err
@@ -275,11 +270,18 @@ func (pv *provisional) applyOther(e proposalEntry) error {
 	return nil
 }
 
-// checkProvisional re-checks the tree the proposals produced: keys stay
-// unique and, if the extensions changed, every member supports the
-// required capabilities.
+// checkProvisional re-checks the tree the proposals produced: the keys
+// of added and updated leaves are unique (which also refuses adding a
+// client already in the group) and, if the extensions changed, every
+// member supports the required capabilities.
 func (g *Group) checkProvisional(pv *provisional, list []proposalEntry) error {
-	if err := pv.tree.checkUniqueKeys(); err != nil {
+	changed := slices.Clone(pv.added)
+	for _, e := range list {
+		if e.p.Type == ProposalUpdate {
+			changed = append(changed, LeafIndex(e.sender.Index))
+		}
+	}
+	if err := pv.tree.checkNewLeafKeys(changed); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 	}
 	if !slices.ContainsFunc(list, func(e proposalEntry) bool { return e.p.Type == ProposalGroupContextExtensions }) {

@@ -1,7 +1,9 @@
 package mls
 
 import (
+	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -84,9 +86,18 @@ func LoadGroup(cfg Config, state []byte) (*Group, error) {
 }
 
 // checkLoaded verifies that the parts of a loaded state fit together.
+// Hashing the tree also fills its hash cache, so the next Commit only
+// rehashes the nodes it changes.
 func (g *Group) checkLoaded() error {
 	if g.framer.tree.leaves != g.tree.NumLeaves() {
 		return fmt.Errorf("secret tree of %d leaves for a tree of %d", g.framer.tree.leaves, g.tree.NumLeaves())
+	}
+	th, err := g.tree.TreeHash()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(th, g.gc.TreeHash) {
+		return errors.New("tree hash does not match the group context")
 	}
 	if g.removed {
 		return nil

@@ -130,6 +130,31 @@ func (t *RatchetTree) setParent(x NodeIndex, p *ParentNode) {
 	t.invalidate(x)
 }
 
+// pathSnapshot holds a leaf's node and its direct path's nodes, hash
+// caches included: everything a path update changes.
+type pathSnapshot struct {
+	xs    []NodeIndex
+	nodes []treeNode
+}
+
+// snapshotPath saves the nodes a path update of leaf i changes, so that
+// a failed update can be undone without copying the whole tree.
+func (t *RatchetTree) snapshotPath(i LeafIndex) pathSnapshot {
+	xs := append([]NodeIndex{i.Node()}, directPath(i.Node(), t.NumLeaves())...)
+	s := pathSnapshot{xs: xs, nodes: make([]treeNode, len(xs))}
+	for k, x := range xs {
+		s.nodes[k] = t.nodes[x]
+	}
+	return s
+}
+
+// restore puts back the nodes of a snapshot.
+func (t *RatchetTree) restore(s pathSnapshot) {
+	for k, x := range s.xs {
+		t.nodes[x] = s.nodes[k]
+	}
+}
+
 // blankPath blanks every parent node on the direct path of leaf i.
 func (t *RatchetTree) blankPath(i LeafIndex) {
 	for _, x := range directPath(i.Node(), t.NumLeaves()) {

@@ -85,6 +85,48 @@ func (t *RatchetTree) checkUniqueKeys() error {
 	return nil
 }
 
+// checkNewLeafKeys requires the encryption and signature keys of leaves
+// to be used by no other node, given that the rest of the tree's keys are
+// already distinct (true of any tree that passed Validate and was only
+// changed by checked operations since). It costs one pass over the tree
+// and a map of the new leaves' keys only.
+func (t *RatchetTree) checkNewLeafKeys(leaves []LeafIndex) error {
+	if len(leaves) == 0 {
+		return nil
+	}
+	enc := make(map[string]LeafIndex, len(leaves))
+	sig := make(map[string]LeafIndex, len(leaves))
+	for _, l := range leaves {
+		ln := t.Leaf(l)
+		if ln == nil {
+			continue
+		}
+		if prev, dup := enc[string(ln.EncryptionKey)]; dup && prev != l {
+			return fmt.Errorf("%w: leaves %d and %d share an encryption key", ErrInvalidTree, prev, l)
+		}
+		if prev, dup := sig[string(ln.SignatureKey)]; dup && prev != l {
+			return fmt.Errorf("%w: leaves %d and %d share a signature key", ErrInvalidTree, prev, l)
+		}
+		enc[string(ln.EncryptionKey)], sig[string(ln.SignatureKey)] = l, l
+	}
+	for x := range t.nodes {
+		n := &t.nodes[x]
+		if n.blank() {
+			continue
+		}
+		if l, ok := enc[string(n.encryptionKey())]; ok && l.Node() != NodeIndex(x) {
+			return fmt.Errorf("%w: leaf %d reuses the encryption key of node %d", ErrInvalidTree, l, x)
+		}
+		if n.leaf == nil {
+			continue
+		}
+		if l, ok := sig[string(n.leaf.SignatureKey)]; ok && l.Node() != NodeIndex(x) {
+			return fmt.Errorf("%w: leaf %d reuses the signature key of leaf %d", ErrInvalidTree, l, x/2)
+		}
+	}
+	return nil
+}
+
 // checkUnmerged verifies that each unmerged_leaves list is strictly
 // increasing, names non-blank leaves below its node, and that every
 // non-blank node between such a leaf and the node lists it too.

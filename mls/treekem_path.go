@@ -14,7 +14,7 @@ import (
 // t is modified in place; on error it is unchanged. Call Encrypt on the
 // result with the provisional GroupContext, which includes t's new tree
 // hash.
-func (t *RatchetTree) PrepareUpdatePath(priv *TreePrivate, p PathParams) (*PendingPath, error) {
+func (t *RatchetTree) PrepareUpdatePath(priv *TreePrivate, p PathParams) (_ *PendingPath, err error) {
 	old := t.Leaf(priv.leaf)
 	if old == nil || p.SignatureKey == nil || p.Rand == nil {
 		return nil, fmt.Errorf("%w: committer leaf blank or missing key or randomness", ErrInvalidUpdatePath)
@@ -29,24 +29,28 @@ func (t *RatchetTree) PrepareUpdatePath(priv *TreePrivate, p PathParams) (*Pendi
 	if err != nil {
 		return nil, err
 	}
-	work := t.Clone()
-	work.blankPath(priv.leaf)
+	snap := t.snapshotPath(priv.leaf)
+	defer func() {
+		if err != nil {
+			t.restore(snap)
+		}
+	}()
+	t.blankPath(priv.leaf)
 	for k, x := range pp.path {
-		work.setParent(x, &ParentNode{EncryptionKey: keys[k].PublicKey()})
+		t.setParent(x, &ParentNode{EncryptionKey: keys[k].PublicKey()})
 	}
-	ph, err := work.setPathParentHashes(priv.leaf, pp.path)
+	ph, err := t.setPathParentHashes(priv.leaf, pp.path)
 	if err != nil {
 		return nil, err
 	}
-	if pp.leaf, err = newCommitLeaf(work.cs, old, p, leafKey.PublicKey(), ph, priv.leaf); err != nil {
+	if pp.leaf, err = newCommitLeaf(t.cs, old, p, leafKey.PublicKey(), ph, priv.leaf); err != nil {
 		return nil, err
 	}
-	work.setLeaf(priv.leaf, pp.leaf)
+	t.setLeaf(priv.leaf, pp.leaf)
 	pp.priv = &TreePrivate{s: t.s, leaf: priv.leaf, keys: map[NodeIndex]*HPKEPrivateKey{priv.leaf.Node(): leafKey}}
 	for k, x := range pp.path {
 		pp.priv.keys[x] = keys[k]
 	}
-	*t = *work
 	pp.tree = t
 	return pp, nil
 }
@@ -138,20 +142,20 @@ func (t *RatchetTree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, groupID 
 	if err := t.checkFreshKeys(sender, up); err != nil {
 		return err
 	}
-	work := t.Clone()
-	work.blankPath(sender)
+	snap := t.snapshotPath(sender)
+	t.blankPath(sender)
 	for k, x := range path {
-		work.setParent(x, &ParentNode{EncryptionKey: bytes.Clone(up.Nodes[k].EncryptionKey)})
+		t.setParent(x, &ParentNode{EncryptionKey: bytes.Clone(up.Nodes[k].EncryptionKey)})
 	}
-	ph, err := work.setPathParentHashes(sender, path)
+	ph, err := t.setPathParentHashes(sender, path)
+	if err == nil && !bytes.Equal(ph, up.LeafNode.ParentHash) {
+		err = &ParentHashError{Node: sender.Node(), Reason: "update path leaf parent_hash does not match the path"}
+	}
 	if err != nil {
+		t.restore(snap)
 		return err
 	}
-	if !bytes.Equal(ph, up.LeafNode.ParentHash) {
-		return &ParentHashError{Node: sender.Node(), Reason: "update path leaf parent_hash does not match the path"}
-	}
-	work.setLeaf(sender, up.LeafNode.clone())
-	*t = *work
+	t.setLeaf(sender, up.LeafNode.clone())
 	return nil
 }
 
