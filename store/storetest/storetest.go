@@ -57,7 +57,7 @@ func Run(t *testing.T, open Opener) {
 	for _, tc := range slices.Concat(tests, messagingTests, lifecycleTests) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
-	for _, tc := range append(concurrent, messagingRaces...) {
+	for _, tc := range slices.Concat(concurrent, messagingRaces, lifecycleRaces) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, []store.Store{open(t)}) })
 	}
 }
@@ -72,7 +72,7 @@ type NodesOpener func(t *testing.T, n int) []store.Store
 //
 //	func TestNodes(t *testing.T) { storetest.RunNodes(t, openNodes) }
 func RunNodes(t *testing.T, open NodesOpener) {
-	for _, tc := range append(concurrent, messagingRaces...) {
+	for _, tc := range slices.Concat(concurrent, messagingRaces, lifecycleRaces) {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t, 3)) })
 	}
 }
