@@ -47,6 +47,11 @@ type MessagingConfig struct {
 	// BlobStore keeps attachment ciphertext; nil = files under
 	// <DataDir>/blobs.
 	BlobStore BlobStore
+	// ClaimBurst and ClaimInterval bound how fast a user may claim other
+	// users' KeyPackages (a token bucket per claiming user), so nobody can
+	// drain a device's one-time packages; 0 = 100 and 1 second.
+	ClaimBurst    int
+	ClaimInterval time.Duration
 	// BatchMax bounds the posts one group commit stores; 0 = 512.
 	// 1 turns group commit off (one transaction per post).
 	BatchMax int
@@ -141,6 +146,8 @@ func (cfg MessagingConfig) withDefaults(dataDir string) (MessagingConfig, error)
 	cfg.MaxBlobBytes = or(cfg.MaxBlobBytes, 100<<20)
 	cfg.BlobQuota = or(cfg.BlobQuota, 1<<30)
 	cfg.BatchMax = or(cfg.BatchMax, 512)
+	cfg.ClaimBurst = or(cfg.ClaimBurst, 100)
+	cfg.ClaimInterval = or(cfg.ClaimInterval, time.Second)
 	if cfg.BlobStore == nil {
 		bs, err := NewFileBlobStore(filepath.Join(dataDir, "blobs"))
 		if err != nil {
@@ -155,6 +162,7 @@ func (cfg MessagingConfig) withDefaults(dataDir string) (MessagingConfig, error)
 type messaging struct {
 	cfg       MessagingConfig
 	committer *committer
+	claims    *limiter // KeyPackage claims per claiming user
 }
 
 // startMessaging applies defaults and starts the group-commit writer.
@@ -163,7 +171,11 @@ func (s *Server) startMessaging() error {
 	if err != nil {
 		return fmt.Errorf("server: messaging: %w", err)
 	}
-	s.msg = &messaging{cfg: cfg, committer: newCommitter(s.store, s.cfg.Notifier, cfg.BatchMax, s.log)}
+	s.msg = &messaging{
+		cfg:       cfg,
+		committer: newCommitter(s.store, s.cfg.Notifier, cfg.BatchMax, s.log),
+		claims:    newLimiter(cfg.ClaimBurst, cfg.ClaimInterval),
+	}
 	return nil
 }
 

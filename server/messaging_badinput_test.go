@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -24,6 +25,8 @@ func TestMessagingBadInput(t *testing.T) {
 	e := testenv.New(t, func(c *server.Config) {
 		c.Messaging.BlobQuota = 3 << 20
 		c.Messaging.MaxBlobBytes = 2 << 20
+		c.Messaging.ClaimBurst = 5
+		c.Messaging.ClaimInterval = time.Hour
 	})
 	tr := newTrio(t, e)
 	a, b := tr.alice, tr.bob
@@ -116,6 +119,18 @@ func TestMessagingBadInput(t *testing.T) {
 				GroupId: make([]byte, 65), Kind: sealinev1.Conversation_KIND_GROUP}))
 			return err
 		}, connect.CodeInvalidArgument, "field_invalid"},
+		{"claims past the rate limit", func() error {
+			claim := func() error {
+				_, err := e.KeyPackages(b.Token).ClaimKeyPackages(ctx, connect.NewRequest(&sealinev1.ClaimKeyPackagesRequest{Username: "carol"}))
+				return err
+			}
+			for range 10 { // the burst is 5
+				if err := claim(); testenv.Reason(err) == "rate_limited" {
+					return err
+				}
+			}
+			return nil
+		}, connect.CodeResourceExhausted, "rate_limited"},
 		{"ack an unknown cursor", func() error {
 			_, err := e.Messages(a.Token).Ack(ctx, connect.NewRequest(&sealinev1.AckRequest{UpToCursor: 1 << 40}))
 			return err
