@@ -95,15 +95,34 @@ func (w *writer) Opaque(b []byte) {
 	w.b = append(w.b, b...)
 }
 
-// Vector appends a vector<V> whose elements fn writes.
+// Vector appends a vector<V> whose elements fn writes. fn writes in
+// place after a one-octet length; a longer length moves the elements
+// up, so nesting costs no allocation.
 func (w *writer) Vector(fn func(w *writer)) {
-	inner := writer{}
-	fn(&inner)
-	if inner.err != nil {
-		w.fail(inner.err)
+	start := len(w.b)
+	w.b = append(w.b, 0)
+	fn(w)
+	if w.err != nil {
 		return
 	}
-	w.Opaque(inner.b)
+	n := len(w.b) - start - 1
+	var head [4]byte
+	var h []byte
+	switch {
+	case n <= 0x3f:
+		w.b[start] = byte(n)
+		return
+	case n <= 0x3fff:
+		h = binary.BigEndian.AppendUint16(head[:0], uint16(n)|0x4000)
+	case n <= maxVarint:
+		h = binary.BigEndian.AppendUint32(head[:0], uint32(n)|0x80000000)
+	default:
+		w.fail(fmt.Errorf("%w: vector of %d bytes", ErrTooLarge, n))
+		return
+	}
+	w.b = append(w.b, h[1:]...) // room for the longer length
+	copy(w.b[start+len(h):], w.b[start+1:start+1+n])
+	copy(w.b[start:], h)
 }
 
 // Optional appends optional<T>: a presence octet, then fn's output if
