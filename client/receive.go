@@ -34,6 +34,8 @@ func (m *Messenger) Run(ctx context.Context) error {
 		m.mu.Unlock()
 	}()
 	go m.watchGaps(ctx)
+	acks := make(chan struct{}, 1)
+	go m.acker(ctx, acks)
 	if _, err := m.TopUpKeyPackages(ctx); errors.Is(err, ErrSessionInvalid) {
 		return err
 	}
@@ -46,7 +48,14 @@ func (m *Messenger) Run(ctx context.Context) error {
 				live = true
 				m.caughtUp(ctx)
 			}
-			m.ack(ctx, live)
+			if live {
+				select { // the acker batches live acknowledgements
+				case acks <- struct{}{}:
+				default:
+				}
+			} else {
+				m.ack(ctx, false)
+			}
 			return false
 		})
 		switch {
@@ -131,6 +140,24 @@ func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) boo
 func (m *Messenger) caughtUp(ctx context.Context) {
 	m.checkGaps(ctx, true)
 	m.TopUpKeyPackages(ctx)
+}
+
+// ackDelay is how long the acker collects live envelopes before one Ack.
+const ackDelay = 100 * time.Millisecond
+
+// acker acknowledges live envelopes, at most one Ack per ackDelay.
+func (m *Messenger) acker(ctx context.Context, wake <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+			if !sleep(ctx, ackDelay) {
+				return
+			}
+			m.ack(ctx, true)
+		}
+	}
 }
 
 // ack acknowledges processed envelopes: always when live, otherwise

@@ -64,6 +64,21 @@ type Store struct {
 	key  sealer
 	rand io.Reader
 	now  func() time.Time
+
+	stmts map[string]*sql.Stmt // read-only after Open
+}
+
+// prepare prepares the hot statements; it runs before any transaction
+// (the database has one connection).
+func (s *Store) prepare() error {
+	for _, q := range hotQueries {
+		st, err := s.db.Prepare(q)
+		if err != nil {
+			return fmt.Errorf("localstore: prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
 }
 
 // Open opens or creates the database in dir (which must exist, mode 0700).
@@ -85,9 +100,13 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: open: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, rand: opt.Rand, now: opt.Now}
+	s := &Store{db: db, rand: opt.Rand, now: opt.Now, stmts: map[string]*sql.Stmt{}}
 	if err := s.init(dir, opt); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if err := s.prepare(); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -112,7 +131,12 @@ func createPrivate(path string) error {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	return s.db.Close()
+}
 
 // init creates the schema and loads or creates the storage key.
 func (s *Store) init(dir string, opt Options) error {

@@ -27,21 +27,61 @@ func notFound(err error) error {
 }
 
 func (tx *Tx) exec(query string, args ...any) error {
-	if _, err := tx.tx.Exec(query, args...); err != nil {
+	if _, err := tx.execResult(query, args...); err != nil {
 		return fmt.Errorf("localstore: %w", err)
 	}
 	return nil
 }
 
+// execResult, queryRow and query run a statement prepared once per Store
+// (parsing SQL costs more than running these small statements).
+func (tx *Tx) execResult(query string, args ...any) (sql.Result, error) {
+	if st := tx.s.stmts[query]; st != nil {
+		return tx.tx.Stmt(st).Exec(args...)
+	}
+	return tx.tx.Exec(query, args...)
+}
+
+func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	if st := tx.s.stmts[query]; st != nil {
+		return tx.tx.Stmt(st).QueryRow(args...)
+	}
+	return tx.tx.QueryRow(query, args...)
+}
+
+func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.Query(query, args...)
+}
+
+// The statements on the message path, prepared once when the Store opens
+// (parsing SQL costs more than running these small statements).
+const (
+	qMeta    = `SELECT value FROM meta WHERE key = ?`
+	qSetMeta = `INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+	qPutGroup = `INSERT INTO groups (` + groupCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv_id) DO UPDATE SET
+		group_id = excluded.group_id, direct = excluded.direct, peer = excluded.peer, epoch = excluded.epoch,
+		send_epoch = excluded.send_epoch, send_seq = excluded.send_seq, prev_epoch = excluded.prev_epoch,
+		prev_count = excluded.prev_count, name = excluded.name, state = excluded.state, updated = excluded.updated`
+	qSender    = `SELECT epoch, highest, missing FROM senders WHERE conv_id = ? AND sender = ?`
+	qPutSender = `INSERT INTO senders (conv_id, sender, epoch, highest, missing) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (conv_id, sender) DO UPDATE SET epoch = excluded.epoch, highest = excluded.highest,
+		missing = excluded.missing`
+	qPutMessage = `INSERT INTO messages (conv_id, msg_id, sender, seq, kind, sent_at, received_at, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+)
+
+var hotQueries = []string{qMeta, qSetMeta, qPutGroup, qSender, qPutSender, qPutMessage}
+
 func (tx *Tx) meta(key string) ([]byte, error) {
 	var v []byte
-	err := tx.tx.QueryRow(`SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	err := tx.queryRow(qMeta, key).Scan(&v)
 	return v, notFound(err)
 }
 
 func (tx *Tx) setMeta(key string, value []byte) error {
-	return tx.exec(`INSERT INTO meta (key, value) VALUES (?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return tx.exec(qSetMeta, key, value)
 }
 
 // Cursor returns the last delivery cursor processed (0 if none).
@@ -87,11 +127,7 @@ func (tx *Tx) PutGroup(g Group) error {
 	if err != nil {
 		return err
 	}
-	return tx.exec(`INSERT INTO groups (`+groupCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (conv_id) DO UPDATE SET
-		group_id = excluded.group_id, direct = excluded.direct, peer = excluded.peer, epoch = excluded.epoch,
-		send_epoch = excluded.send_epoch, send_seq = excluded.send_seq, prev_epoch = excluded.prev_epoch,
-		prev_count = excluded.prev_count, name = excluded.name, state = excluded.state, updated = excluded.updated`,
+	return tx.exec(qPutGroup,
 		g.ConvID, g.GroupID, g.Direct, g.Peer, int64(g.Epoch), int64(g.SendEpoch), int64(g.SendSeq),
 		int64(g.PrevEpoch), int64(g.PrevCount), name, state, tx.s.now().UnixMilli())
 }
@@ -121,12 +157,12 @@ func (tx *Tx) scanGroup(r scanner) (Group, error) {
 
 // Group returns one conversation's state, or ErrNotFound.
 func (tx *Tx) Group(convID string) (Group, error) {
-	return tx.scanGroup(tx.tx.QueryRow(`SELECT `+groupCols+` FROM groups WHERE conv_id = ?`, convID))
+	return tx.scanGroup(tx.queryRow(`SELECT `+groupCols+` FROM groups WHERE conv_id = ?`, convID))
 }
 
 // Groups returns every conversation's state.
 func (tx *Tx) Groups() ([]Group, error) {
-	rows, err := tx.tx.Query(`SELECT ` + groupCols + ` FROM groups ORDER BY conv_id`)
+	rows, err := tx.query(`SELECT ` + groupCols + ` FROM groups ORDER BY conv_id`)
 	if err != nil {
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
@@ -170,7 +206,7 @@ func (tx *Tx) KeyPackage(ref []byte) (KeyPackage, error) {
 	kp := KeyPackage{Ref: ref}
 	var priv []byte
 	var created int64
-	err := tx.tx.QueryRow(`SELECT last_resort, private, created FROM key_packages WHERE ref = ?`, ref).
+	err := tx.queryRow(`SELECT last_resort, private, created FROM key_packages WHERE ref = ?`, ref).
 		Scan(&kp.LastResort, &priv, &created)
 	if err := notFound(err); err != nil {
 		return kp, err
@@ -189,7 +225,7 @@ func (tx *Tx) DeleteKeyPackage(ref []byte) error {
 // made, or the zero time if there is none.
 func (tx *Tx) LastResortCreated() (time.Time, error) {
 	var ms sql.NullInt64
-	err := tx.tx.QueryRow(`SELECT max(created) FROM key_packages WHERE last_resort = 1`).Scan(&ms)
+	err := tx.queryRow(`SELECT max(created) FROM key_packages WHERE last_resort = 1`).Scan(&ms)
 	if err != nil || !ms.Valid {
 		return time.Time{}, notFound(err)
 	}
@@ -199,7 +235,7 @@ func (tx *Tx) LastResortCreated() (time.Time, error) {
 // DeleteKeyPackagesBefore deletes the KeyPackages created before t
 // (expired ones nobody used) and returns how many.
 func (tx *Tx) DeleteKeyPackagesBefore(t time.Time) (int64, error) {
-	res, err := tx.tx.Exec(`DELETE FROM key_packages WHERE created < ?`, t.UnixMilli())
+	res, err := tx.execResult(`DELETE FROM key_packages WHERE created < ?`, t.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("localstore: %w", err)
 	}
@@ -209,7 +245,7 @@ func (tx *Tx) DeleteKeyPackagesBefore(t time.Time) (int64, error) {
 // CountKeyPackages returns how many one-time KeyPackages are stored.
 func (tx *Tx) CountKeyPackages() (int, error) {
 	var n int
-	err := tx.tx.QueryRow(`SELECT count(*) FROM key_packages WHERE last_resort = 0`).Scan(&n)
+	err := tx.queryRow(`SELECT count(*) FROM key_packages WHERE last_resort = 0`).Scan(&n)
 	return n, notFound(err)
 }
 
@@ -234,8 +270,7 @@ func (tx *Tx) PutMessage(m Message) error {
 	if err != nil {
 		return err
 	}
-	res, err := tx.tx.Exec(`INSERT INTO messages (conv_id, msg_id, sender, seq, kind, sent_at, received_at, body)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	res, err := tx.execResult(qPutMessage,
 		m.ConvID, m.ID, m.Sender, int64(m.Seq), m.Kind, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), body)
 	if err != nil {
 		return fmt.Errorf("localstore: %w", err)
@@ -251,7 +286,7 @@ var ErrDuplicate = errors.New("localstore: duplicate message")
 
 // Messages returns a conversation's last limit messages, oldest first.
 func (tx *Tx) Messages(convID string, limit int) ([]Message, error) {
-	rows, err := tx.tx.Query(`SELECT msg_id, sender, seq, kind, sent_at, received_at, body FROM
+	rows, err := tx.query(`SELECT msg_id, sender, seq, kind, sent_at, received_at, body FROM
 		(SELECT rowid AS rid, * FROM messages WHERE conv_id = ? ORDER BY received_at DESC, rowid DESC LIMIT ?)
 		ORDER BY received_at, rid`, convID, limit)
 	if err != nil {
@@ -289,7 +324,7 @@ func (tx *Tx) Sender(convID, sender string) (SenderState, error) {
 	st := SenderState{Missing: map[uint64]time.Time{}}
 	var epoch, highest int64
 	var missing []byte
-	err := tx.tx.QueryRow(`SELECT epoch, highest, missing FROM senders WHERE conv_id = ? AND sender = ?`, convID, sender).
+	err := tx.queryRow(qSender, convID, sender).
 		Scan(&epoch, &highest, &missing)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
@@ -314,9 +349,7 @@ func (tx *Tx) PutSender(convID, sender string, st SenderState) error {
 	if missing == nil {
 		missing = []byte{}
 	}
-	return tx.exec(`INSERT INTO senders (conv_id, sender, epoch, highest, missing) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (conv_id, sender) DO UPDATE SET epoch = excluded.epoch, highest = excluded.highest,
-		missing = excluded.missing`, convID, sender, int64(st.Epoch), int64(st.Highest), missing)
+	return tx.exec(qPutSender, convID, sender, int64(st.Epoch), int64(st.Highest), missing)
 }
 
 // PutUser remembers a user's username.
@@ -328,13 +361,13 @@ func (tx *Tx) PutUser(userID, username string) error {
 // UserID returns the id of a known username, or ErrNotFound.
 func (tx *Tx) UserID(username string) (string, error) {
 	var id string
-	err := tx.tx.QueryRow(`SELECT user_id FROM users WHERE username = ?`, username).Scan(&id)
+	err := tx.queryRow(`SELECT user_id FROM users WHERE username = ?`, username).Scan(&id)
 	return id, notFound(err)
 }
 
 // Username returns the username of a known user id, or ErrNotFound.
 func (tx *Tx) Username(userID string) (string, error) {
 	var name string
-	err := tx.tx.QueryRow(`SELECT username FROM users WHERE user_id = ?`, userID).Scan(&name)
+	err := tx.queryRow(`SELECT username FROM users WHERE user_id = ?`, userID).Scan(&name)
 	return name, notFound(err)
 }
