@@ -53,6 +53,8 @@
 // is caught doing (guard.go): a replayed, dropped or reordered message, a
 // forked group (members shown different commits) and a third user's
 // device in a direct conversation each raise a SecurityWarning event.
+// SyncOwnDevices adds the account's new devices to every conversation and
+// removes revoked ones, so remote logout also ends access to new messages.
 //
 // # Errors
 //
