@@ -184,7 +184,9 @@ func (e *e2eGroup) grow(n, batch int) {
 			joiners = append(joiners, e.newMember())
 		}
 		e.commit(e.online(i), CommitParams{}, joiners...)
+		reload(e.t, e.online(i+2).member, e.cfg) // state survives mid-conversation
 		e.say(e.online(i + 1))
+		e.say(e.online(i + 2))
 	}
 }
 
