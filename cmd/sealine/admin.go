@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -19,26 +21,35 @@ import (
 
 // adminFlags locate a server's data, as `sealine serve` does.
 type adminFlags struct {
-	dataDir, db, kekFile string
-	progress             bool
+	dataDir, db, kekFile, retention string
+	progress                        bool
 }
+
+// retentionUsage documents --retention.
+const retentionUsage = "retention periods, e.g. queued_messages=14d,blobs=7d (kinds: see 'sealine admin retention')"
 
 func (f *adminFlags) define(fs *pflag.FlagSet) {
 	envFlag(fs, &f.dataDir, "data-dir", "SEALINE_DATA_DIR", server.DefaultDataDir(), "data directory of the server")
 	envFlag(fs, &f.db, "db", "SEALINE_DB", "", `database: empty for SQLite in the data dir, "sqlite:PATH", or a postgres:// URL`)
 	envFlag(fs, &f.kekFile, "kek-file", "SEALINE_KEK_FILE", "", "key-encryption key file (default <data-dir>/kek.key)")
 	fs.BoolVar(&f.progress, "progress", false, "show progress even when stderr is not a terminal")
+	envFlag(fs, &f.retention, "retention", "SEALINE_RETENTION", "", retentionUsage)
 }
 
 // config is the server.Config of the flags, logging JSON (counts only) to
 // stderr.
 func (f *adminFlags) config(a *app) server.Config {
+	r, _ := server.ParseRetention(f.retention) // checked by open
 	return server.Config{DataDir: f.dataDir, DB: f.db, KEKFile: f.kekFile,
-		Logger: slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		Lifecycle: server.LifecycleConfig{Retention: r},
+		Logger:    slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 }
 
 // open opens the server's store for an operator task.
 func (f *adminFlags) open(ctx context.Context, a *app) (*server.Admin, error) {
+	if _, err := server.ParseRetention(f.retention); err != nil {
+		return nil, usageError{fmt.Errorf("--retention: %w", err)}
+	}
 	db := filepath.Join(f.dataDir, "sealine.db")
 	if p, ok := strings.CutPrefix(f.db, "sqlite:"); ok {
 		db = p
@@ -98,7 +109,7 @@ func newAdminCmd(a *app) *cobra.Command {
 		Short: "Operator tasks on a server's data: purge, backup, restore, rotate-kek",
 		Args:  noArgs,
 	}
-	cmd.AddCommand(newPurgeCmd(a), newBackupCmd(a), newRestoreCmd(a), newRotateKEKCmd(a))
+	cmd.AddCommand(newPurgeCmd(a), newBackupCmd(a), newRestoreCmd(a), newRotateKEKCmd(a), newRetentionCmd(a))
 	return cmd
 }
 
@@ -219,4 +230,36 @@ func newRotateKEKCmd(a *app) *cobra.Command {
 	f.define(cmd.Flags())
 	cmd.Flags().IntVar(&batch, "batch", 500, "keys per round")
 	return cmd
+}
+
+// newRetentionCmd prints the retention table in effect for --retention.
+func newRetentionCmd(a *app) *cobra.Command {
+	var retention string
+	cmd := &cobra.Command{
+		Use:   "retention",
+		Short: "Show the retention period, purpose and enforcement of each kind of data",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := server.ParseRetention(retention)
+			if err != nil {
+				return usageError{fmt.Errorf("--retention: %w", err)}
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "KIND\tPERIOD\tPURPOSE\tENFORCED BY")
+			for _, rule := range r.Effective() {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", rule.Kind, days(rule.Default), rule.Purpose, rule.Enforced)
+			}
+			return w.Flush()
+		},
+	}
+	envFlag(cmd.Flags(), &retention, "retention", "SEALINE_RETENTION", "", retentionUsage)
+	return cmd
+}
+
+// days prints whole days as "30d", anything else as a duration.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }

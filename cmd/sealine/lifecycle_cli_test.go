@@ -69,6 +69,10 @@ func TestAccountLifecycleCLI(t *testing.T) {
 	if out := c.ok("", admin("admin", "purge")...); !strings.Contains(out, "queued_messages: 0 deleted") {
 		t.Errorf("purge printed %q", out)
 	}
+	c.fails("", nil, "retention must be", admin("admin", "purge", "--retention", "blobs=forever")...)
+	if out := c.ok("", "admin", "retention", "--retention", "blobs=7d"); !regexp.MustCompile(`(?m)^blobs\s+7d\s`).MatchString(out) {
+		t.Errorf("retention printed %q", out)
+	}
 
 	// Withdrawal: the typed confirmation must match, then the password.
 	c.fails("bob\n"+password+"\n", nil, "not the username of this account", as("account", "delete", "--password-stdin")...)

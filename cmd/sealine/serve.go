@@ -12,6 +12,7 @@ import (
 // serveFlags are the flags of `sealine serve`.
 type serveFlags struct {
 	addr, dataDir, db, tlsCert, tlsKey, metricsAddr, kekFile, logLevel string
+	retention                                                          string
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -42,6 +43,7 @@ func newServeCmd(a *app) *cobra.Command {
 	envFlag(fs, &f.metricsAddr, "metrics-addr", "SEALINE_METRICS_ADDR", "", "loopback address for Prometheus /metrics over plain HTTP (empty: off)")
 	envFlag(fs, &f.kekFile, "kek-file", "SEALINE_KEK_FILE", "", "key-encryption key file (default <data-dir>/kek.key, created on first start)")
 	envFlag(fs, &f.logLevel, "log-level", "SEALINE_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	envFlag(fs, &f.retention, "retention", "SEALINE_RETENTION", "", retentionUsage)
 	return cmd
 }
 
@@ -51,8 +53,13 @@ func (f serveFlags) config(a *app) (server.Config, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return server.Config{}, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)}
 	}
+	retention, err := server.ParseRetention(f.retention)
+	if err != nil {
+		return server.Config{}, usageError{fmt.Errorf("--retention: %w", err)}
+	}
 	return server.Config{
-		Addr: f.addr, DataDir: f.dataDir, DB: f.db, TLSCertFile: f.tlsCert, TLSKeyFile: f.tlsKey,
+		Lifecycle: server.LifecycleConfig{Retention: retention},
+		Addr:      f.addr, DataDir: f.dataDir, DB: f.db, TLSCertFile: f.tlsCert, TLSKeyFile: f.tlsKey,
 		MetricsAddr: f.metricsAddr, KEKFile: f.kekFile, Version: version,
 		Logger: slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
