@@ -1,0 +1,9 @@
+package sqlite
+
+import (
+	"testing"
+
+	"github.com/sealine/sealine/store/storetest"
+)
+
+func BenchmarkPurge(b *testing.B) { storetest.BenchPurge(b, openTB(b)) }
