@@ -3,6 +3,9 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sealine/sealine/store"
@@ -49,31 +52,39 @@ func purgeOf(kind store.PurgeKind) purgeFunc {
 }
 
 // purgeQueued deletes old messages with their queue entries, lowering each
-// recipient's queued counter by the entries this transaction removed.
+// recipient's queued counter by the entries this transaction removed: the
+// DELETE … RETURNING says which, so a purge racing another (or an Ack)
+// never lowers a counter twice.
 func purgeQueued(ctx context.Context, q Querier, cutoff, limit int64) (int64, error) {
 	ids, err := collectQuery(ctx, q, `SELECT id FROM messages WHERE created_ns < $1
 		ORDER BY created_ns, id LIMIT $2`, cutoff, limit)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	in, args := placeholders(ids)
+	devices, err := collectQuery(ctx, q, `DELETE FROM queue WHERE message_id IN (`+in+`) RETURNING device_id`, args...)
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	for _, id := range ids {
-		devices, err := collectQuery(ctx, q, `DELETE FROM queue WHERE message_id = $1 RETURNING device_id`, id)
-		if err != nil {
-			return 0, err
-		}
-		for _, d := range devices {
-			if _, err := q.Exec(ctx, `UPDATE device_counters SET queued = queued - 1 WHERE device_id = $1`, d); err != nil {
-				return 0, err
-			}
-		}
-		m, err := q.Exec(ctx, `DELETE FROM messages WHERE id = $1 AND created_ns < $2`, id, cutoff)
-		if err != nil {
-			return 0, err
-		}
-		n += m
+	if err := lowerQueued(ctx, q, devices); err != nil {
+		return 0, err
 	}
-	return n, nil
+	return q.Exec(ctx, `DELETE FROM messages WHERE id IN (`+in+`) AND created_ns < $`+strconv.Itoa(len(ids)+1),
+		append(args, cutoff)...)
+}
+
+// lowerQueued lowers each device's queued counter by the times it occurs.
+func lowerQueued(ctx context.Context, q Querier, devices []string) error {
+	removed := map[string]int64{}
+	for _, d := range devices {
+		removed[d]++
+	}
+	for _, d := range slices.Sorted(maps.Keys(removed)) { // one lock order for every node
+		if _, err := q.Exec(ctx, `UPDATE device_counters SET queued = queued - $2 WHERE device_id = $1`, d, removed[d]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // purgeBlobs deletes old blob records and lowers their uploaders' usage.
