@@ -117,8 +117,12 @@
 //     ahead (a forged header cannot force millions of hashes) and keep
 //     skipped keys for DefaultOutOfOrderWindow generations. A consumed
 //     generation is refused with ErrReplay.
-//   - Nothing changes state until a message has decrypted, parsed and
-//     verified: a bad message costs the receiver nothing.
+//   - Nothing changes state until a message has decrypted, parsed,
+//     verified and (for a Commit) been applied in full: a bad message
+//     costs the receiver nothing, not even the ratchet key it decrypted
+//     under, and MarshalState gives the same bytes before and after.
+//   - LoadGroup checks that a saved tree hashes to the saved
+//     GroupContext's tree_hash, so a damaged state is refused.
 //   - Keys are deleted as they are consumed (RFC 9420, Section 9.2):
 //     interior secret-tree nodes once both children are derived, ratchet
 //     secrets once advanced, message keys once used (forward secrecy).

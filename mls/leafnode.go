@@ -247,7 +247,7 @@ func (ln *LeafNode) Marshal() ([]byte, error) { return marshal(ln) }
 // tbs returns LeafNodeTBS. groupID and leaf are bound only for the update
 // and commit sources.
 func (ln *LeafNode) tbs(groupID []byte, leaf LeafIndex) ([]byte, error) {
-	var w writer
+	w := writer{b: make([]byte, 0, 512)}
 	ln.encodeContent(&w)
 	if ln.Source == LeafNodeSourceUpdate || ln.Source == LeafNodeSourceCommit {
 		w.Opaque(groupID)

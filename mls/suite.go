@@ -141,7 +141,7 @@ func (s *suite) hash(data []byte) []byte {
 
 // refHash is RefHash(label, value) (RFC 9420, Section 5.2).
 func (s *suite) refHash(label string, value []byte) []byte {
-	var w writer
+	w := writer{b: make([]byte, 0, len(label)+len(value)+8)}
 	w.Opaque([]byte(label))
 	w.Opaque(value)
 	return s.hash(w.b)
@@ -162,7 +162,7 @@ func (s *suite) extract(salt, ikm []byte) ([]byte, error) {
 // expandWithLabel is ExpandWithLabel(secret, label, context, length)
 // (RFC 9420, Section 8).
 func (s *suite) expandWithLabel(secret []byte, label string, context []byte, length uint16) ([]byte, error) {
-	var w writer
+	w := writer{b: make([]byte, 0, 2+len(labelPrefix)+len(label)+len(context)+8)}
 	w.Uint16(length)
 	w.Opaque([]byte(labelPrefix + label))
 	w.Opaque(context)
@@ -241,7 +241,7 @@ func labeledMessage(label string, sizeHint int, fill func(w *writer)) ([]byte, e
 // labeledContent encodes struct { opaque label<V>; opaque content<V>; },
 // the shape of SignContent and EncryptContext.
 func labeledContent(label string, content []byte) []byte {
-	var w writer
+	w := writer{b: make([]byte, 0, len(labelPrefix)+len(label)+len(content)+8)}
 	w.Opaque([]byte(labelPrefix + label))
 	w.Opaque(content)
 	return w.b

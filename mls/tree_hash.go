@@ -53,7 +53,7 @@ func (t *RatchetTree) nodeHash(x NodeIndex) ([]byte, error) {
 }
 
 func (t *RatchetTree) leafHash(i LeafIndex, ln *LeafNode) ([]byte, error) {
-	var w writer
+	w := writer{b: make([]byte, 0, 512)} // a typical leaf fits: one allocation
 	w.Uint8(uint8(NodeTypeLeaf))
 	w.Uint32(uint32(i))
 	writeOptional(&w, ln, encodeLeafNode)
@@ -87,7 +87,7 @@ func (t *RatchetTree) parentTreeHash(x NodeIndex, p *ParentNode, exclude []LeafI
 		})
 		p = &q
 	}
-	var w writer
+	w := writer{b: make([]byte, 0, 256)}
 	w.Uint8(uint8(NodeTypeParent))
 	writeOptional(&w, p, encodeParentNode)
 	w.Opaque(lh)
