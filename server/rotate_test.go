@@ -144,3 +144,23 @@ func TestRotateKEKMissingFile(t *testing.T) {
 		t.Fatal("a refused rotation created a next KEK")
 	}
 }
+
+// TestWrongKEKRefused: a server started on existing data with another KEK
+// refuses to start instead of serving users it cannot read.
+func TestWrongKEKRefused(t *testing.T) {
+	e := testenv.New(t)
+	e.RegisterDevice(t, "wanda", withdrawPassword, "laptop")
+	if err := e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.Config
+	cfg.KEKFile = filepath.Join(t.TempDir(), "other.key")
+	s, err := server.New(context.Background(), cfg)
+	if err == nil {
+		s.Close()
+		t.Fatal("a server with another KEK started")
+	}
+	if !errors.Is(err, pii.ErrUnknownKEK) {
+		t.Fatalf("err = %v, want ErrUnknownKEK", err)
+	}
+}
