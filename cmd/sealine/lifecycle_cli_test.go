@@ -54,8 +54,9 @@ func TestAccountLifecycleCLI(t *testing.T) {
 
 	admin := func(args ...string) []string { return append(args, "--data-dir", dataDir) }
 	backup := filepath.Join(t.TempDir(), "b.db")
-	if out := c.ok("", admin("admin", "backup", backup, "--progress")...); !strings.Contains(out, "backup written") {
-		t.Errorf("backup printed %q", out)
+	if r := c.run("", nil, admin("admin", "backup", backup, "--progress")...); r.code != 0 ||
+		!strings.Contains(r.stdout, "backup written") || !strings.Contains(r.stderr, "100% pages") {
+		t.Errorf("backup: exit %d, stdout %q, stderr %q; want the output and a progress bar", r.code, r.stdout, r.stderr)
 	}
 	c.fails("", nil, "no such file or directory", admin("admin", "backup", filepath.Join(t.TempDir(), "no", "dir", "b.db"))...)
 	c.fails("", nil, "output file exists", admin("admin", "backup", backup)...)
