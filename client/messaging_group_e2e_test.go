@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealine/sealine/client"
 	"github.com/sealine/sealine/internal/testenv"
+	"github.com/sealine/sealine/server"
 )
 
 // newMessengers registers n users named prefix0..prefix(n-1), each with a
@@ -53,7 +54,9 @@ func everyoneJoins(t testing.TB, ms []*client.Messenger, conv string) {
 // growGroup creates a group of 3 and grows it to n members in commits of
 // batch users, checking after each that everyone reads a message.
 func growGroup(t testing.TB, n, batch int) {
-	env := testenv.New(t)
+	// One user claims every member's KeyPackages here: lift the server's
+	// per-user claim rate limit (100 at once) for the test.
+	env := testenv.New(t, func(c *server.Config) { c.Messaging.ClaimBurst = 10 * n })
 	ctx := context.Background()
 	start := time.Now()
 	ms, names := newMessengers(t, env, "member", n)
