@@ -90,12 +90,12 @@ func (s *Server) checkKeyPackage(raw []byte, dev store.Device) (store.KeyPackage
 // the caller's own.
 func (k keyPackageService) ClaimKeyPackages(ctx context.Context, req *connect.Request[sealinev1.ClaimKeyPackagesRequest]) (*connect.Response[sealinev1.ClaimKeyPackagesResponse], error) {
 	s, c := k.s, callerOf(ctx)
-	if ok, next := s.msg.claims.allow(c.userID, s.now()); !ok {
-		return nil, errRetry(ReasonRateLimited, next)
-	}
 	userID, err := s.claimTarget(ctx, req.Msg)
 	if err != nil {
 		return nil, err
+	}
+	if ok, next := s.msg.claims.allow(c.userID+"/"+userID, s.now()); !ok {
+		return nil, errRetry(ReasonRateLimited, next)
 	}
 	devices, err := s.store.ListDevices(ctx, userID)
 	if err != nil {

@@ -47,9 +47,9 @@ type MessagingConfig struct {
 	// BlobStore keeps attachment ciphertext; nil = files under
 	// <DataDir>/blobs.
 	BlobStore BlobStore
-	// ClaimBurst and ClaimInterval bound how fast a user may claim other
-	// users' KeyPackages (a token bucket per claiming user), so nobody can
-	// drain a device's one-time packages; 0 = 100 and 1 second.
+	// ClaimBurst and ClaimInterval bound how fast one user may claim
+	// another user's KeyPackages (a token bucket per pair), so nobody can
+	// drain a device's one-time packages at once; 0 = 50 and 2 seconds.
 	ClaimBurst    int
 	ClaimInterval time.Duration
 	// BatchMax bounds the posts one group commit stores; 0 = 512.
@@ -146,8 +146,8 @@ func (cfg MessagingConfig) withDefaults(dataDir string) (MessagingConfig, error)
 	cfg.MaxBlobBytes = or(cfg.MaxBlobBytes, 100<<20)
 	cfg.BlobQuota = or(cfg.BlobQuota, 1<<30)
 	cfg.BatchMax = or(cfg.BatchMax, 512)
-	cfg.ClaimBurst = or(cfg.ClaimBurst, 100)
-	cfg.ClaimInterval = or(cfg.ClaimInterval, time.Second)
+	cfg.ClaimBurst = or(cfg.ClaimBurst, 50)
+	cfg.ClaimInterval = or(cfg.ClaimInterval, 2*time.Second)
 	if cfg.BlobStore == nil {
 		bs, err := NewFileBlobStore(filepath.Join(dataDir, "blobs"))
 		if err != nil {
@@ -162,7 +162,7 @@ func (cfg MessagingConfig) withDefaults(dataDir string) (MessagingConfig, error)
 type messaging struct {
 	cfg       MessagingConfig
 	committer *committer
-	claims    *limiter // KeyPackage claims per claiming user
+	claims    *limiter // KeyPackage claims per (claiming user, claimed user)
 }
 
 // startMessaging applies defaults and starts the group-commit writer.
