@@ -41,7 +41,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tempHome(t)
 			s := mustOpen(t, dir, tc.opt)
-			g := Group{ConvID: "c1", GroupID: []byte{1, 2}, Direct: true, Peer: "u2", Epoch: 3, SendSeq: 4, Name: "secret name", State: []byte("state")}
+			g := Group{ConvID: "c1", GroupID: []byte{1, 2}, Direct: true, Peer: "u2", Epoch: 3, SendEpoch: 3, SendSeq: 4,
+				PrevEpoch: 2, PrevCount: 5, Name: "secret name", State: []byte("state")}
 			m := Message{ConvID: "c1", ID: []byte("id1"), Sender: "u1/d1", Seq: 1, Kind: 1, SentAt: time.UnixMilli(5), ReceivedAt: time.UnixMilli(6), Body: []byte("hello")}
 			err := s.Update(func(tx *Tx) error {
 				return errors.Join(tx.PutGroup(g), tx.PutMessage(m), tx.SetCursor(42),
@@ -55,7 +56,8 @@ func TestRoundTrip(t *testing.T) {
 			s = mustOpen(t, dir, tc.opt)
 			err = s.View(func(tx *Tx) error {
 				got, err := tx.Group("c1")
-				if err != nil || got.Name != g.Name || !bytes.Equal(got.State, g.State) || got.Epoch != 3 || !got.Direct {
+				if err != nil || got.Name != g.Name || !bytes.Equal(got.State, g.State) || got.Epoch != 3 || !got.Direct ||
+					got.SendEpoch != 3 || got.SendSeq != 4 || got.PrevEpoch != 2 || got.PrevCount != 5 {
 					t.Errorf("Group = %+v, %v", got, err)
 				}
 				ms, err := tx.Messages("c1", 10)
