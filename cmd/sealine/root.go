@@ -81,7 +81,7 @@ func newRootCmd(a *app) *cobra.Command {
 	envFlag(pf, &a.home, "home", "SEALINE_HOME", "", "client state directory (default $XDG_CONFIG_HOME/sealine or ~/.config/sealine)")
 	root.AddCommand(newVersionCmd(a), newServeCmd(a), newRegisterCmd(a), newLoginCmd(a),
 		newLogoutCmd(a), newPasswordCmd(a), newDevicesCmd(a))
-	root.AddCommand(newAccountCmd(a), newAdminCmd(a))
+	root.AddCommand(newAccountCmd(a), newAdminCmd(a), newAttachCmd(a))
 	root.AddCommand(newMessagingCmds(a)...)
 	return root
 }
