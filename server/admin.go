@@ -108,7 +108,7 @@ func Restore(ctx context.Context, cfg Config, in string) error {
 // store: ErrKeyDestroyed (internal/pii) once the user withdrew. It is how
 // an operator (and the tests) check that a backup is unreadable for them.
 func (a *Admin) OpenUser(ctx context.Context, userID string) (string, error) {
-	keys, err := pii.LoadKEK(a.cfg.KEKFile)
+	keys, err := pii.LoadRing(a.cfg.KEKFile, false, a.cfg.Rand) // during a rotation too
 	if err != nil {
 		return "", err
 	}
