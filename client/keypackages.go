@@ -192,6 +192,9 @@ type claimed struct {
 func (m *Messenger) claim(ctx context.Context, username, userID string) ([]claimed, error) {
 	req := &sealinev1.ClaimKeyPackagesRequest{Username: username, UserId: userID}
 	resp, err := call(ctx, m.c, connect.NewRequest(req), m.kps.ClaimKeyPackages)
+	for try := 0; err != nil && try < claimRetries && m.waitRetry(ctx, err); try++ {
+		resp, err = call(ctx, m.c, connect.NewRequest(req), m.kps.ClaimKeyPackages)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim key packages: %w", rpcErr(err))
 	}
@@ -212,6 +215,24 @@ func (m *Messenger) claim(ctx context.Context, username, userID string) ([]claim
 		}
 	}
 	return out, nil
+}
+
+// claimRetries bounds the waits for a claim rate limit; maxRetryWait
+// bounds each.
+const (
+	claimRetries = 3
+	maxRetryWait = 30 * time.Second
+)
+
+// waitRetry sleeps until a rate-limited call may be retried and reports
+// whether to retry (not when the wait is long or ctx ends first).
+func (m *Messenger) waitRetry(ctx context.Context, err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrRateLimited) || e.RetryAfter.IsZero() {
+		return false
+	}
+	d := time.Until(e.RetryAfter)
+	return d <= maxRetryWait && sleep(ctx, max(d, time.Millisecond))
 }
 
 // errForeignKeyPackage: the server handed out a KeyPackage whose

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sealine/sealine/client"
 	"github.com/sealine/sealine/internal/testenv"
+	"github.com/sealine/sealine/server"
 )
 
 // quiet fails if m delivers a message or warning within d.
@@ -341,4 +342,15 @@ func TestE2ESyncOwnDevices(t *testing.T) {
 	if n, err := laptop.SyncOwnDevices(ctx); n != 0 || err != nil {
 		t.Errorf("SyncOwnDevices with nothing to do = %d, %v", n, err)
 	}
+}
+
+func TestE2EClaimRateLimitIsWaitedOut(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) { c.Messaging.ClaimBurst, c.Messaging.ClaimInterval = 2, 300*time.Millisecond })
+	ctx := context.Background()
+	ms, names := newMessengers(t, env, "user", 5)
+	conv, err := ms[0].CreateGroup(ctx, "limited", names[1:]...)
+	if err != nil {
+		t.Fatalf("CreateGroup past the claim rate limit: %v", err)
+	}
+	everyoneJoins(t, ms[1:], conv)
 }
