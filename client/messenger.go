@@ -165,16 +165,28 @@ func (m *Messenger) load() error {
 		if m.cursor, err = tx.Cursor(); err != nil {
 			return err
 		}
-		recs, err := tx.Groups()
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			g, _ := restoreGroup(m.mlsConfig(), rec.State)
-			m.groups[rec.ConvID] = &conversation{rec: rec, g: g}
-		}
-		return nil
+		return m.loadGroups(tx)
 	})
+}
+
+// loadGroups replaces the conversations in memory with the saved ones.
+func (m *Messenger) loadGroups(tx *localstore.Tx) error {
+	recs, err := tx.Groups()
+	if err != nil {
+		return err
+	}
+	m.groups = map[string]*conversation{}
+	for _, rec := range recs {
+		g, _ := restoreGroup(m.mlsConfig(), rec.State)
+		m.groups[rec.ConvID] = &conversation{rec: rec, g: g}
+	}
+	return nil
+}
+
+// reloadLocked goes back to the saved conversations after a failed local
+// commit. m.mu must be held.
+func (m *Messenger) reloadLocked() error {
+	return m.store.View(m.loadGroups)
 }
 
 // Close closes the local store. Stop Run first.

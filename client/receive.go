@@ -225,6 +225,10 @@ func (m *Messenger) handle(ctx context.Context, env *sealinev1.Envelope) error {
 		m.cursor = env.GetCursor()
 		close(m.progress)
 		m.progress = make(chan struct{})
+	} else {
+		// Nothing was committed: go back to the saved groups, so that
+		// the envelope is processed again from the same state.
+		err = errors.Join(err, m.reloadLocked())
 	}
 	m.mu.Unlock()
 	if err != nil {
