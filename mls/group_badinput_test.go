@@ -97,8 +97,8 @@ func tamperedPath(t *testing.T, alice *Group) []byte {
 	return forgeCommit(t, alice, up)
 }
 
-// keyPackage returns a fresh client's key package, edited by edit before
-// it is signed.
+// keyPackage returns a key package of suite cs with lifetime lt for a
+// client with signature key sig (nil: a fresh client).
 func keyPackage(t *testing.T, cs CipherSuite, sig *SignaturePrivateKey, lt Lifetime) *KeyPackage {
 	t.Helper()
 	if sig == nil {
