@@ -211,7 +211,11 @@ func (m *Messenger) create(ctx context.Context, direct bool, peer, name string, 
 	if err != nil {
 		return "", err
 	}
-	g, err := mls.NewGroup(m.mlsConfig(), gid, kp, priv, m.sig, nil)
+	exts, err := m.groupExtensions(ctx, kp.CipherSuite)
+	if err != nil {
+		return "", err
+	}
+	g, err := mls.NewGroup(m.mlsConfig(), gid, kp, priv, m.sig, exts)
 	if err != nil {
 		return "", fmt.Errorf("new group: %w", err)
 	}
@@ -219,7 +223,7 @@ func (m *Messenger) create(ctx context.Context, direct bool, peer, name string, 
 	if direct {
 		kind = sealinev1.Conversation_KIND_DIRECT
 	}
-	resp, err := call(ctx, m.c, connect.NewRequest(&sealinev1.CreateConversationRequest{GroupId: gid, Kind: kind}), m.convs.CreateConversation)
+	resp, err := call(ctx, m.c, connect.NewRequest(&sealinev1.CreateConversationRequest{GroupId: gid, Kind: kind, ExternalSender: len(exts) > 0}), m.convs.CreateConversation)
 	if err != nil {
 		return "", fmt.Errorf("create conversation: %w", rpcErr(err))
 	}

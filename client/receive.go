@@ -435,6 +435,10 @@ func (m *Messenger) onProposal(env *sealinev1.Envelope, out *outcome) {
 		m.handshakeFailed(cv, env, err, out)
 		return
 	}
+	if rcv.Sender.Type == mls.SenderExternal {
+		m.onExternalProposal(cv, rcv, out)
+		return
+	}
 	who, ok := memberAt(cv.g, mls.LeafIndex(rcv.Sender.Index))
 	if !ok || rcv.ProposalRef == nil {
 		return

@@ -41,6 +41,11 @@ func (cs conversationService) CreateConversation(ctx context.Context, req *conne
 	if err != nil {
 		return nil, s.errInternal(ctx, "create conversation", err)
 	}
+	if err := s.recordCreator(ctx, m, id, c.deviceID); err != nil {
+		// The conversation stands; only a later external Remove of the
+		// creator is lost.
+		s.logger(ctx).Warn("record leaf indexes", "err", err)
+	}
 	return connect.NewResponse(&sealinev1.CreateConversationResponse{Conversation: conversationProto(conv)}), nil
 }
 
@@ -80,6 +85,10 @@ func (cs conversationService) Commit(ctx context.Context, req *connect.Request[s
 	if err != nil {
 		return nil, err
 	}
+	leaves, err := checkAddedLeaves(m)
+	if err != nil {
+		return nil, err
+	}
 	p, err := s.newPost(c, store.EnvelopeCommit, m.GetConversationId(), groupID, m.GetEpoch(), m.GetCommit())
 	if err != nil {
 		return nil, s.errInternal(ctx, "new id", err)
@@ -88,6 +97,11 @@ func (cs conversationService) Commit(ctx context.Context, req *connect.Request[s
 	res, err := s.msg.committer.submit(ctx, p)
 	if err != nil {
 		return nil, s.storeError(ctx, "commit", err)
+	}
+	if err := s.store.SetLeaves(ctx, m.GetConversationId(), leaves); err != nil {
+		// The commit stands; only a later external Remove of these
+		// devices is lost.
+		s.logger(ctx).Warn("record leaf indexes", "err", err)
 	}
 	return connect.NewResponse(&sealinev1.CommitResponse{Epoch: res.Epoch, Cursor: res.Cursor}), nil
 }

@@ -162,7 +162,8 @@ func (cfg MessagingConfig) withDefaults(dataDir string) (MessagingConfig, error)
 type messaging struct {
 	cfg       MessagingConfig
 	committer *committer
-	claims    *limiter // KeyPackage claims per (claiming user, claimed user)
+	claims    *limiter                 // KeyPackage claims per (claiming user, claimed user)
+	external  *mls.SignaturePrivateKey // the server's MLS external sender key
 }
 
 // startMessaging applies defaults and starts the group-commit writer.
@@ -171,7 +172,12 @@ func (s *Server) startMessaging() error {
 	if err != nil {
 		return fmt.Errorf("server: messaging: %w", err)
 	}
+	external, err := loadExternalSender(s.cfg)
+	if err != nil {
+		return err
+	}
 	s.msg = &messaging{
+		external:  external,
 		cfg:       cfg,
 		committer: newCommitter(s.store, s.cfg.Notifier, cfg.BatchMax, s.log),
 		claims:    newLimiter(cfg.ClaimBurst, cfg.ClaimInterval),
@@ -209,6 +215,7 @@ func (s *Server) messagingRoutes(mux *http.ServeMux) {
 		sealinev1connect.ConversationServiceListConversationsProcedure:  maxRequestBytes,
 		sealinev1connect.ConversationServiceCommitProcedure:             maxCommitRequest,
 		sealinev1connect.ConversationServiceProposeProcedure:            maxCommitRequest,
+		sealinev1connect.ConversationServiceServerInfoProcedure:         maxRequestBytes,
 	})
 	s.mountLimited(mux, func(o ...connect.HandlerOption) http.Handler {
 		_, h := sealinev1connect.NewMessageServiceHandler(messageService{s}, o...)

@@ -47,6 +47,10 @@ func (s *Server) withdraw(ctx context.Context, u store.User) (store.WithdrawalRe
 	if err != nil {
 		return store.WithdrawalResult{}, fmt.Errorf("list blobs: %w", err)
 	}
+	leaves, err := s.store.LeavesOfUser(ctx, u.ID)
+	if err != nil {
+		return store.WithdrawalResult{}, fmt.Errorf("list leaves: %w", err)
+	}
 	if err := s.store.Keys().DeleteKey(ctx, u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.WithdrawalResult{}, fmt.Errorf("destroy data key: %w", err)
 	}
@@ -54,6 +58,7 @@ func (s *Server) withdraw(ctx context.Context, u store.User) (store.WithdrawalRe
 	if err != nil {
 		return store.WithdrawalResult{}, fmt.Errorf("delete user: %w", err)
 	}
+	removals, removalFailures := s.removeDevices(ctx, leaves)
 	failed := 0
 	for _, id := range blobs {
 		if err := s.msg.cfg.BlobStore.Delete(ctx, id); err != nil {
@@ -64,7 +69,8 @@ func (s *Server) withdraw(ctx context.Context, u store.User) (store.WithdrawalRe
 	s.lc.withdrawals.Inc()
 	s.logger(ctx).Info("account withdrawn", "devices", res.Devices, "sessions", res.Sessions,
 		"key_packages", res.KeyPackages, "queued", res.Queued, "blobs", res.Blobs,
-		"blob_delete_failures", failed, "conversations_deleted", res.Conversations)
+		"blob_delete_failures", failed, "conversations_deleted", res.Conversations,
+		"remove_proposals", removals, "remove_proposal_failures", removalFailures)
 	return res, nil
 }
 

@@ -43,6 +43,7 @@ type Messaging interface {
 	Conversations
 	Queues
 	Blobs
+	ExternalSenders
 }
 
 // KeyPackage is a stored MLS KeyPackage (MLSMessage-encoded).

@@ -145,7 +145,7 @@ func (x Envelope_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Envelope_Kind.Descriptor instead.
 func (Envelope_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{20, 0}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{23, 0}
 }
 
 type UploadKeyPackagesRequest struct {
@@ -581,11 +581,15 @@ func (x *Conversation) GetCreatedAt() *timestamppb.Timestamp {
 }
 
 type CreateConversationRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
-	Kind          Conversation_Kind      `protobuf:"varint,2,opt,name=kind,proto3,enum=sealine.v1.Conversation_Kind" json:"kind,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	GroupId []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	Kind    Conversation_Kind      `protobuf:"varint,2,opt,name=kind,proto3,enum=sealine.v1.Conversation_Kind" json:"kind,omitempty"`
+	// external_sender: the group's external_senders extension lists the
+	// server (ServerInfo). The server then records the creator at leaf 0
+	// and may send Remove proposals to the group.
+	ExternalSender bool `protobuf:"varint,3,opt,name=external_sender,json=externalSender,proto3" json:"external_sender,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateConversationRequest) Reset() {
@@ -630,6 +634,13 @@ func (x *CreateConversationRequest) GetKind() Conversation_Kind {
 		return x.Kind
 	}
 	return Conversation_KIND_UNSPECIFIED
+}
+
+func (x *CreateConversationRequest) GetExternalSender() bool {
+	if x != nil {
+		return x.ExternalSender
+	}
+	return false
 }
 
 type CreateConversationResponse struct {
@@ -820,8 +831,13 @@ type CommitRequest struct {
 	AddedDeviceIds   []string   `protobuf:"bytes,4,rep,name=added_device_ids,json=addedDeviceIds,proto3" json:"added_device_ids,omitempty"`
 	RemovedDeviceIds []string   `protobuf:"bytes,5,rep,name=removed_device_ids,json=removedDeviceIds,proto3" json:"removed_device_ids,omitempty"`
 	Welcomes         []*Welcome `protobuf:"bytes,6,rep,name=welcomes,proto3" json:"welcomes,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// added_leaves: the MLS leaf index of each added device in the new
+	// epoch, so that the server can later name its leaf in an external
+	// Remove proposal. Optional; a device without one cannot be removed by
+	// the server.
+	AddedLeaves   []*DeviceLeaf `protobuf:"bytes,7,rep,name=added_leaves,json=addedLeaves,proto3" json:"added_leaves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommitRequest) Reset() {
@@ -896,6 +912,158 @@ func (x *CommitRequest) GetWelcomes() []*Welcome {
 	return nil
 }
 
+func (x *CommitRequest) GetAddedLeaves() []*DeviceLeaf {
+	if x != nil {
+		return x.AddedLeaves
+	}
+	return nil
+}
+
+// DeviceLeaf is a member device's leaf index in a conversation's group.
+type DeviceLeaf struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	LeafIndex     uint32                 `protobuf:"varint,2,opt,name=leaf_index,json=leafIndex,proto3" json:"leaf_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceLeaf) Reset() {
+	*x = DeviceLeaf{}
+	mi := &file_sealine_v1_messaging_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceLeaf) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceLeaf) ProtoMessage() {}
+
+func (x *DeviceLeaf) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_messaging_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceLeaf.ProtoReflect.Descriptor instead.
+func (*DeviceLeaf) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeviceLeaf) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *DeviceLeaf) GetLeafIndex() uint32 {
+	if x != nil {
+		return x.LeafIndex
+	}
+	return 0
+}
+
+type ServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServerInfoRequest) Reset() {
+	*x = ServerInfoRequest{}
+	mi := &file_sealine_v1_messaging_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoRequest) ProtoMessage() {}
+
+func (x *ServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_messaging_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*ServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{15}
+}
+
+type ServerInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// external_sender_key: the server's Ed25519 public key (32 bytes),
+	// the SignaturePublicKey of its ExternalSender entry.
+	ExternalSenderKey []byte `protobuf:"bytes,1,opt,name=external_sender_key,json=externalSenderKey,proto3" json:"external_sender_key,omitempty"`
+	// external_sender_identity: the identity of the BasicCredential of its
+	// ExternalSender entry.
+	ExternalSenderIdentity string `protobuf:"bytes,2,opt,name=external_sender_identity,json=externalSenderIdentity,proto3" json:"external_sender_identity,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ServerInfoResponse) Reset() {
+	*x = ServerInfoResponse{}
+	mi := &file_sealine_v1_messaging_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfoResponse) ProtoMessage() {}
+
+func (x *ServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_messaging_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*ServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ServerInfoResponse) GetExternalSenderKey() []byte {
+	if x != nil {
+		return x.ExternalSenderKey
+	}
+	return nil
+}
+
+func (x *ServerInfoResponse) GetExternalSenderIdentity() string {
+	if x != nil {
+		return x.ExternalSenderIdentity
+	}
+	return ""
+}
+
 type CommitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -906,7 +1074,7 @@ type CommitResponse struct {
 
 func (x *CommitResponse) Reset() {
 	*x = CommitResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[14]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1086,7 @@ func (x *CommitResponse) String() string {
 func (*CommitResponse) ProtoMessage() {}
 
 func (x *CommitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[14]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1099,7 @@ func (x *CommitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitResponse.ProtoReflect.Descriptor instead.
 func (*CommitResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{14}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CommitResponse) GetEpoch() uint64 {
@@ -961,7 +1129,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[15]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1141,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[15]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1154,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{15}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ProposeRequest) GetConversationId() string {
@@ -1025,7 +1193,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[16]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1205,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[16]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1218,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{16}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{19}
 }
 
 type SendRequest struct {
@@ -1067,7 +1235,7 @@ type SendRequest struct {
 
 func (x *SendRequest) Reset() {
 	*x = SendRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[17]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1247,7 @@ func (x *SendRequest) String() string {
 func (*SendRequest) ProtoMessage() {}
 
 func (x *SendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[17]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1260,7 @@ func (x *SendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
 func (*SendRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{17}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SendRequest) GetConversationId() string {
@@ -1132,7 +1300,7 @@ type SendResponse struct {
 
 func (x *SendResponse) Reset() {
 	*x = SendResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[18]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1312,7 @@ func (x *SendResponse) String() string {
 func (*SendResponse) ProtoMessage() {}
 
 func (x *SendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[18]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1325,7 @@ func (x *SendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
 func (*SendResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{18}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SendResponse) GetDuplicate() bool {
@@ -1176,7 +1344,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[19]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1356,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[19]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1369,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{19}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubscribeRequest) GetAfterCursor() uint64 {
@@ -1231,7 +1399,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[20]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1411,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[20]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1424,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{20}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Envelope) GetCursor() uint64 {
@@ -1321,7 +1489,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[21]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1501,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[21]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1514,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{21}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1400,7 +1568,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1580,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1593,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{22}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AckRequest) GetUpToCursor() uint64 {
@@ -1444,7 +1612,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1624,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1637,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{23}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AckResponse) GetRemoved() int64 {
@@ -1492,7 +1660,7 @@ type UploadBlobRequest struct {
 
 func (x *UploadBlobRequest) Reset() {
 	*x = UploadBlobRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1672,7 @@ func (x *UploadBlobRequest) String() string {
 func (*UploadBlobRequest) ProtoMessage() {}
 
 func (x *UploadBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1685,7 @@ func (x *UploadBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobRequest.ProtoReflect.Descriptor instead.
 func (*UploadBlobRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{24}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UploadBlobRequest) GetPart() isUploadBlobRequest_Part {
@@ -1571,7 +1739,7 @@ type UploadBlobResponse struct {
 
 func (x *UploadBlobResponse) Reset() {
 	*x = UploadBlobResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1751,7 @@ func (x *UploadBlobResponse) String() string {
 func (*UploadBlobResponse) ProtoMessage() {}
 
 func (x *UploadBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1764,7 @@ func (x *UploadBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobResponse.ProtoReflect.Descriptor instead.
 func (*UploadBlobResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{25}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UploadBlobResponse) GetBlobId() string {
@@ -1615,7 +1783,7 @@ type DownloadBlobRequest struct {
 
 func (x *DownloadBlobRequest) Reset() {
 	*x = DownloadBlobRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1795,7 @@ func (x *DownloadBlobRequest) String() string {
 func (*DownloadBlobRequest) ProtoMessage() {}
 
 func (x *DownloadBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1808,7 @@ func (x *DownloadBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadBlobRequest.ProtoReflect.Descriptor instead.
 func (*DownloadBlobRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{26}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DownloadBlobRequest) GetBlobId() string {
@@ -1663,7 +1831,7 @@ type DownloadBlobResponse struct {
 
 func (x *DownloadBlobResponse) Reset() {
 	*x = DownloadBlobResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1843,7 @@ func (x *DownloadBlobResponse) String() string {
 func (*DownloadBlobResponse) ProtoMessage() {}
 
 func (x *DownloadBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1856,7 @@ func (x *DownloadBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadBlobResponse.ProtoReflect.Descriptor instead.
 func (*DownloadBlobResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DownloadBlobResponse) GetPart() isDownloadBlobResponse_Part {
@@ -1743,7 +1911,7 @@ type UploadBlobRequest_Header struct {
 
 func (x *UploadBlobRequest_Header) Reset() {
 	*x = UploadBlobRequest_Header{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1923,7 @@ func (x *UploadBlobRequest_Header) String() string {
 func (*UploadBlobRequest_Header) ProtoMessage() {}
 
 func (x *UploadBlobRequest_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1936,7 @@ func (x *UploadBlobRequest_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobRequest_Header.ProtoReflect.Descriptor instead.
 func (*UploadBlobRequest_Header) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{24, 0}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27, 0}
 }
 
 func (x *UploadBlobRequest_Header) GetSize() int64 {
@@ -1824,10 +1992,11 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vKIND_DIRECT\x10\x01\x12\x0e\n" +
 	"\n" +
-	"KIND_GROUP\x10\x02\"i\n" +
+	"KIND_GROUP\x10\x02\"\x92\x01\n" +
 	"\x19CreateConversationRequest\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x121\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x1d.sealine.v1.Conversation.KindR\x04kind\"Z\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1d.sealine.v1.Conversation.KindR\x04kind\x12'\n" +
+	"\x0fexternal_sender\x18\x03 \x01(\bR\x0eexternalSender\"Z\n" +
 	"\x1aCreateConversationResponse\x12<\n" +
 	"\fconversation\x18\x01 \x01(\v2\x18.sealine.v1.ConversationR\fconversation\"\x1a\n" +
 	"\x18ListConversationsRequest\"[\n" +
@@ -1836,14 +2005,24 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\aWelcome\x12\x18\n" +
 	"\awelcome\x18\x01 \x01(\fR\awelcome\x12\x1d\n" +
 	"\n" +
-	"device_ids\x18\x02 \x03(\tR\tdeviceIds\"\xef\x01\n" +
+	"device_ids\x18\x02 \x03(\tR\tdeviceIds\"\xaa\x02\n" +
 	"\rCommitRequest\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06commit\x18\x03 \x01(\fR\x06commit\x12(\n" +
 	"\x10added_device_ids\x18\x04 \x03(\tR\x0eaddedDeviceIds\x12,\n" +
 	"\x12removed_device_ids\x18\x05 \x03(\tR\x10removedDeviceIds\x12/\n" +
-	"\bwelcomes\x18\x06 \x03(\v2\x13.sealine.v1.WelcomeR\bwelcomes\">\n" +
+	"\bwelcomes\x18\x06 \x03(\v2\x13.sealine.v1.WelcomeR\bwelcomes\x129\n" +
+	"\fadded_leaves\x18\a \x03(\v2\x16.sealine.v1.DeviceLeafR\vaddedLeaves\"H\n" +
+	"\n" +
+	"DeviceLeaf\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1d\n" +
+	"\n" +
+	"leaf_index\x18\x02 \x01(\rR\tleafIndex\"\x13\n" +
+	"\x11ServerInfoRequest\"~\n" +
+	"\x12ServerInfoResponse\x12.\n" +
+	"\x13external_sender_key\x18\x01 \x01(\fR\x11externalSenderKey\x128\n" +
+	"\x18external_sender_identity\x18\x02 \x01(\tR\x16externalSenderIdentity\">\n" +
 	"\x0eCommitResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\"\x81\x01\n" +
@@ -1905,12 +2084,14 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x11KeyPackageService\x12b\n" +
 	"\x11UploadKeyPackages\x12$.sealine.v1.UploadKeyPackagesRequest\x1a%.sealine.v1.UploadKeyPackagesResponse\"\x00\x12_\n" +
 	"\x10ClaimKeyPackages\x12#.sealine.v1.ClaimKeyPackagesRequest\x1a$.sealine.v1.ClaimKeyPackagesResponse\"\x00\x12_\n" +
-	"\x10KeyPackageStatus\x12#.sealine.v1.KeyPackageStatusRequest\x1a$.sealine.v1.KeyPackageStatusResponse\"\x002\xe9\x02\n" +
+	"\x10KeyPackageStatus\x12#.sealine.v1.KeyPackageStatusRequest\x1a$.sealine.v1.KeyPackageStatusResponse\"\x002\xb8\x03\n" +
 	"\x13ConversationService\x12e\n" +
 	"\x12CreateConversation\x12%.sealine.v1.CreateConversationRequest\x1a&.sealine.v1.CreateConversationResponse\"\x00\x12b\n" +
 	"\x11ListConversations\x12$.sealine.v1.ListConversationsRequest\x1a%.sealine.v1.ListConversationsResponse\"\x00\x12A\n" +
 	"\x06Commit\x12\x19.sealine.v1.CommitRequest\x1a\x1a.sealine.v1.CommitResponse\"\x00\x12D\n" +
-	"\aPropose\x12\x1a.sealine.v1.ProposeRequest\x1a\x1b.sealine.v1.ProposeResponse\"\x002\xd5\x01\n" +
+	"\aPropose\x12\x1a.sealine.v1.ProposeRequest\x1a\x1b.sealine.v1.ProposeResponse\"\x00\x12M\n" +
+	"\n" +
+	"ServerInfo\x12\x1d.sealine.v1.ServerInfoRequest\x1a\x1e.sealine.v1.ServerInfoResponse\"\x002\xd5\x01\n" +
 	"\x0eMessageService\x12;\n" +
 	"\x04Send\x12\x17.sealine.v1.SendRequest\x1a\x18.sealine.v1.SendResponse\"\x00\x12L\n" +
 	"\tSubscribe\x12\x1c.sealine.v1.SubscribeRequest\x1a\x1d.sealine.v1.SubscribeResponse\"\x000\x01\x128\n" +
@@ -1933,7 +2114,7 @@ func file_sealine_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_sealine_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sealine_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_sealine_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_sealine_v1_messaging_proto_goTypes = []any{
 	(Conversation_Kind)(0),             // 0: sealine.v1.Conversation.Kind
 	(Envelope_Kind)(0),                 // 1: sealine.v1.Envelope.Kind
@@ -1951,64 +2132,70 @@ var file_sealine_v1_messaging_proto_goTypes = []any{
 	(*ListConversationsResponse)(nil),  // 13: sealine.v1.ListConversationsResponse
 	(*Welcome)(nil),                    // 14: sealine.v1.Welcome
 	(*CommitRequest)(nil),              // 15: sealine.v1.CommitRequest
-	(*CommitResponse)(nil),             // 16: sealine.v1.CommitResponse
-	(*ProposeRequest)(nil),             // 17: sealine.v1.ProposeRequest
-	(*ProposeResponse)(nil),            // 18: sealine.v1.ProposeResponse
-	(*SendRequest)(nil),                // 19: sealine.v1.SendRequest
-	(*SendResponse)(nil),               // 20: sealine.v1.SendResponse
-	(*SubscribeRequest)(nil),           // 21: sealine.v1.SubscribeRequest
-	(*Envelope)(nil),                   // 22: sealine.v1.Envelope
-	(*SubscribeResponse)(nil),          // 23: sealine.v1.SubscribeResponse
-	(*AckRequest)(nil),                 // 24: sealine.v1.AckRequest
-	(*AckResponse)(nil),                // 25: sealine.v1.AckResponse
-	(*UploadBlobRequest)(nil),          // 26: sealine.v1.UploadBlobRequest
-	(*UploadBlobResponse)(nil),         // 27: sealine.v1.UploadBlobResponse
-	(*DownloadBlobRequest)(nil),        // 28: sealine.v1.DownloadBlobRequest
-	(*DownloadBlobResponse)(nil),       // 29: sealine.v1.DownloadBlobResponse
-	(*UploadBlobRequest_Header)(nil),   // 30: sealine.v1.UploadBlobRequest.Header
-	(*timestamppb.Timestamp)(nil),      // 31: google.protobuf.Timestamp
+	(*DeviceLeaf)(nil),                 // 16: sealine.v1.DeviceLeaf
+	(*ServerInfoRequest)(nil),          // 17: sealine.v1.ServerInfoRequest
+	(*ServerInfoResponse)(nil),         // 18: sealine.v1.ServerInfoResponse
+	(*CommitResponse)(nil),             // 19: sealine.v1.CommitResponse
+	(*ProposeRequest)(nil),             // 20: sealine.v1.ProposeRequest
+	(*ProposeResponse)(nil),            // 21: sealine.v1.ProposeResponse
+	(*SendRequest)(nil),                // 22: sealine.v1.SendRequest
+	(*SendResponse)(nil),               // 23: sealine.v1.SendResponse
+	(*SubscribeRequest)(nil),           // 24: sealine.v1.SubscribeRequest
+	(*Envelope)(nil),                   // 25: sealine.v1.Envelope
+	(*SubscribeResponse)(nil),          // 26: sealine.v1.SubscribeResponse
+	(*AckRequest)(nil),                 // 27: sealine.v1.AckRequest
+	(*AckResponse)(nil),                // 28: sealine.v1.AckResponse
+	(*UploadBlobRequest)(nil),          // 29: sealine.v1.UploadBlobRequest
+	(*UploadBlobResponse)(nil),         // 30: sealine.v1.UploadBlobResponse
+	(*DownloadBlobRequest)(nil),        // 31: sealine.v1.DownloadBlobRequest
+	(*DownloadBlobResponse)(nil),       // 32: sealine.v1.DownloadBlobResponse
+	(*UploadBlobRequest_Header)(nil),   // 33: sealine.v1.UploadBlobRequest.Header
+	(*timestamppb.Timestamp)(nil),      // 34: google.protobuf.Timestamp
 }
 var file_sealine_v1_messaging_proto_depIdxs = []int32{
 	5,  // 0: sealine.v1.ClaimKeyPackagesResponse.key_packages:type_name -> sealine.v1.ClaimedKeyPackage
 	0,  // 1: sealine.v1.Conversation.kind:type_name -> sealine.v1.Conversation.Kind
-	31, // 2: sealine.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
+	34, // 2: sealine.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: sealine.v1.CreateConversationRequest.kind:type_name -> sealine.v1.Conversation.Kind
 	9,  // 4: sealine.v1.CreateConversationResponse.conversation:type_name -> sealine.v1.Conversation
 	9,  // 5: sealine.v1.ListConversationsResponse.conversations:type_name -> sealine.v1.Conversation
 	14, // 6: sealine.v1.CommitRequest.welcomes:type_name -> sealine.v1.Welcome
-	1,  // 7: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
-	31, // 8: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
-	22, // 9: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
-	30, // 10: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
-	2,  // 11: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
-	4,  // 12: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
-	7,  // 13: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
-	10, // 14: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
-	12, // 15: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
-	15, // 16: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
-	17, // 17: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
-	19, // 18: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
-	21, // 19: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
-	24, // 20: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
-	26, // 21: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
-	28, // 22: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
-	3,  // 23: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
-	6,  // 24: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
-	8,  // 25: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
-	11, // 26: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
-	13, // 27: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
-	16, // 28: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
-	18, // 29: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
-	20, // 30: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
-	23, // 31: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
-	25, // 32: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
-	27, // 33: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
-	29, // 34: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
-	23, // [23:35] is the sub-list for method output_type
-	11, // [11:23] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	16, // 7: sealine.v1.CommitRequest.added_leaves:type_name -> sealine.v1.DeviceLeaf
+	1,  // 8: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
+	34, // 9: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
+	25, // 10: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
+	33, // 11: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
+	2,  // 12: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
+	4,  // 13: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
+	7,  // 14: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
+	10, // 15: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
+	12, // 16: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
+	15, // 17: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
+	20, // 18: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
+	17, // 19: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
+	22, // 20: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
+	24, // 21: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
+	27, // 22: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
+	29, // 23: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
+	31, // 24: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
+	3,  // 25: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
+	6,  // 26: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
+	8,  // 27: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
+	11, // 28: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
+	13, // 29: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
+	19, // 30: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
+	21, // 31: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
+	18, // 32: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
+	23, // 33: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
+	26, // 34: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
+	28, // 35: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
+	30, // 36: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
+	32, // 37: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
+	25, // [25:38] is the sub-list for method output_type
+	12, // [12:25] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_sealine_v1_messaging_proto_init() }
@@ -2016,15 +2203,15 @@ func file_sealine_v1_messaging_proto_init() {
 	if File_sealine_v1_messaging_proto != nil {
 		return
 	}
-	file_sealine_v1_messaging_proto_msgTypes[21].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[24].OneofWrappers = []any{
 		(*SubscribeResponse_Envelope)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
 	}
-	file_sealine_v1_messaging_proto_msgTypes[24].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[27].OneofWrappers = []any{
 		(*UploadBlobRequest_Header_)(nil),
 		(*UploadBlobRequest_Chunk)(nil),
 	}
-	file_sealine_v1_messaging_proto_msgTypes[27].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[30].OneofWrappers = []any{
 		(*DownloadBlobResponse_Size)(nil),
 		(*DownloadBlobResponse_Chunk)(nil),
 	}
@@ -2034,7 +2221,7 @@ func file_sealine_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealine_v1_messaging_proto_rawDesc), len(file_sealine_v1_messaging_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -82,6 +82,9 @@ const (
 	// ConversationServiceProposeProcedure is the fully-qualified name of the ConversationService's
 	// Propose RPC.
 	ConversationServiceProposeProcedure = "/sealine.v1.ConversationService/Propose"
+	// ConversationServiceServerInfoProcedure is the fully-qualified name of the ConversationService's
+	// ServerInfo RPC.
+	ConversationServiceServerInfoProcedure = "/sealine.v1.ConversationService/ServerInfo"
 	// MessageServiceSendProcedure is the fully-qualified name of the MessageService's Send RPC.
 	MessageServiceSendProcedure = "/sealine.v1.MessageService/Send"
 	// MessageServiceSubscribeProcedure is the fully-qualified name of the MessageService's Subscribe
@@ -261,6 +264,12 @@ type ConversationServiceClient interface {
 	// Propose sends a proposal (e.g. a device removing itself on leave) to
 	// every member. With leave set, the caller stops receiving at once.
 	Propose(context.Context, *connect.Request[v1.ProposeRequest]) (*connect.Response[v1.ProposeResponse], error)
+	// ServerInfo returns the server's MLS external sender (RFC 9420
+	// §12.1.8.1): the Ed25519 signature key and credential identity clients
+	// list in the external_senders extension of every group they create, so
+	// the server can send Remove proposals (for example for the devices of a
+	// withdrawn user) that the remaining members commit.
+	ServerInfo(context.Context, *connect.Request[v1.ServerInfoRequest]) (*connect.Response[v1.ServerInfoResponse], error)
 }
 
 // NewConversationServiceClient constructs a client for the sealine.v1.ConversationService service.
@@ -298,6 +307,12 @@ func NewConversationServiceClient(httpClient connect.HTTPClient, baseURL string,
 			connect.WithSchema(conversationServiceMethods.ByName("Propose")),
 			connect.WithClientOptions(opts...),
 		),
+		serverInfo: connect.NewClient[v1.ServerInfoRequest, v1.ServerInfoResponse](
+			httpClient,
+			baseURL+ConversationServiceServerInfoProcedure,
+			connect.WithSchema(conversationServiceMethods.ByName("ServerInfo")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -307,6 +322,7 @@ type conversationServiceClient struct {
 	listConversations  *connect.Client[v1.ListConversationsRequest, v1.ListConversationsResponse]
 	commit             *connect.Client[v1.CommitRequest, v1.CommitResponse]
 	propose            *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
+	serverInfo         *connect.Client[v1.ServerInfoRequest, v1.ServerInfoResponse]
 }
 
 // CreateConversation calls sealine.v1.ConversationService.CreateConversation.
@@ -329,6 +345,11 @@ func (c *conversationServiceClient) Propose(ctx context.Context, req *connect.Re
 	return c.propose.CallUnary(ctx, req)
 }
 
+// ServerInfo calls sealine.v1.ConversationService.ServerInfo.
+func (c *conversationServiceClient) ServerInfo(ctx context.Context, req *connect.Request[v1.ServerInfoRequest]) (*connect.Response[v1.ServerInfoResponse], error) {
+	return c.serverInfo.CallUnary(ctx, req)
+}
+
 // ConversationServiceHandler is an implementation of the sealine.v1.ConversationService service.
 type ConversationServiceHandler interface {
 	// CreateConversation registers a new MLS group with the calling device as
@@ -348,6 +369,12 @@ type ConversationServiceHandler interface {
 	// Propose sends a proposal (e.g. a device removing itself on leave) to
 	// every member. With leave set, the caller stops receiving at once.
 	Propose(context.Context, *connect.Request[v1.ProposeRequest]) (*connect.Response[v1.ProposeResponse], error)
+	// ServerInfo returns the server's MLS external sender (RFC 9420
+	// §12.1.8.1): the Ed25519 signature key and credential identity clients
+	// list in the external_senders extension of every group they create, so
+	// the server can send Remove proposals (for example for the devices of a
+	// withdrawn user) that the remaining members commit.
+	ServerInfo(context.Context, *connect.Request[v1.ServerInfoRequest]) (*connect.Response[v1.ServerInfoResponse], error)
 }
 
 // NewConversationServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -381,6 +408,12 @@ func NewConversationServiceHandler(svc ConversationServiceHandler, opts ...conne
 		connect.WithSchema(conversationServiceMethods.ByName("Propose")),
 		connect.WithHandlerOptions(opts...),
 	)
+	conversationServiceServerInfoHandler := connect.NewUnaryHandler(
+		ConversationServiceServerInfoProcedure,
+		svc.ServerInfo,
+		connect.WithSchema(conversationServiceMethods.ByName("ServerInfo")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/sealine.v1.ConversationService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ConversationServiceCreateConversationProcedure:
@@ -391,6 +424,8 @@ func NewConversationServiceHandler(svc ConversationServiceHandler, opts ...conne
 			conversationServiceCommitHandler.ServeHTTP(w, r)
 		case ConversationServiceProposeProcedure:
 			conversationServiceProposeHandler.ServeHTTP(w, r)
+		case ConversationServiceServerInfoProcedure:
+			conversationServiceServerInfoHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -414,6 +449,10 @@ func (UnimplementedConversationServiceHandler) Commit(context.Context, *connect.
 
 func (UnimplementedConversationServiceHandler) Propose(context.Context, *connect.Request[v1.ProposeRequest]) (*connect.Response[v1.ProposeResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sealine.v1.ConversationService.Propose is not implemented"))
+}
+
+func (UnimplementedConversationServiceHandler) ServerInfo(context.Context, *connect.Request[v1.ServerInfoRequest]) (*connect.Response[v1.ServerInfoResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sealine.v1.ConversationService.ServerInfo is not implemented"))
 }
 
 // MessageServiceClient is a client for the sealine.v1.MessageService service.
