@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -42,12 +43,33 @@ func newEnrollCmd(a *app, use, short, done string, confirm bool, enroll enrollFu
 				return fmt.Errorf("%s: %w", use, err)
 			}
 			fmt.Fprintf(a.stdout, "%s %s; this device is %s\n", done, printable(s.Username), s.DeviceID)
+			a.publishKeyPackages(cmd.Context(), c)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&device, "device-name", defaultDeviceName(), "name of this device in device lists")
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
 	return cmd
+}
+
+// keyPackageTimeout bounds the KeyPackage upload after register and login.
+const keyPackageTimeout = 30 * time.Second
+
+// publishKeyPackages uploads the new device's MLS KeyPackages, so that
+// others can add it to conversations at once. The account exists either
+// way, so a failure is only a warning: any messaging command retries.
+func (a *app) publishKeyPackages(ctx context.Context, c *client.Client) {
+	ctx, cancel := context.WithTimeout(ctx, keyPackageTimeout)
+	defer cancel()
+	m, err := c.Messenger(client.MessengerConfig{Passphrase: a.getenv("SEALINE_PASSPHRASE")})
+	if err == nil {
+		_, err = m.TopUpKeyPackages(ctx)
+		m.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "sealine: warning: KeyPackages not published yet (%s); 'sealine sync' retries\n",
+			printable(err.Error()))
+	}
 }
 
 func newRegisterCmd(a *app) *cobra.Command {

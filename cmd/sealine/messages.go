@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -14,79 +17,152 @@ import (
 	"github.com/sealine/sealine/client"
 )
 
-// Messaging commands. A conversation is named by its id or, for a direct
-// conversation, by "@USERNAME". The local database is protected by
-// SEALINE_PASSPHRASE when set (it must then be set on every run), else by
-// <home>/storage.key.
+// Messaging commands. A conversation is named by its id, a group's name,
+// or, for a direct conversation, by "@USERNAME" or USERNAME. The local
+// database is protected by SEALINE_PASSPHRASE when set (it must then be set
+// on every run, from register on), else by <home>/storage.key.
 
 func newMessagingCmds(a *app) []*cobra.Command {
 	return []*cobra.Command{newChatCmd(a), newGroupCmd(a), newConversationsCmd(a), newSendCmd(a),
-		newSyncCmd(a), newListenCmd(a), newHistoryCmd(a)}
+		newReadCmd(a), newSyncCmd(a), newListenCmd(a), newHistoryCmd(a)}
 }
 
+// eventFunc handles one event of the receive loop.
+type eventFunc func(m *client.Messenger, ev client.Event)
+
 // withMessenger opens the messenger, processes what is queued for this
-// device, prints the events, runs fn, and prints what fn produced.
+// device while printing the events, runs fn, and prints what fn produced.
 func (a *app) withMessenger(ctx context.Context, fn func(m *client.Messenger) error) error {
-	c, err := a.newClient()
-	if err != nil {
-		return err
-	}
-	m, err := c.Messenger(client.MessengerConfig{Passphrase: a.getenv("SEALINE_PASSPHRASE")})
+	m, err := a.openMessenger(ctx, a.printEvent)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if _, err := m.TopUpKeyPackages(ctx); err != nil {
-		return err
-	}
-	if err := m.Sync(ctx); err != nil {
-		return fmt.Errorf("sync: %w", err)
-	}
-	a.drain(m)
 	if fn == nil {
 		return nil
 	}
 	err = fn(m)
-	a.drain(m)
+	drain(m, a.printEvent)
 	return err
 }
 
-// drain prints the events already delivered.
-func (a *app) drain(m *client.Messenger) {
+// openMessenger opens this device's messenger, tops up its KeyPackages and
+// processes everything queued for it, handing each event to onEvent as it
+// arrives.
+func (a *app) openMessenger(ctx context.Context, onEvent eventFunc) (*client.Messenger, error) {
+	c, err := a.newClient()
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.Messenger(client.MessengerConfig{Passphrase: a.getenv("SEALINE_PASSPHRASE")})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.TopUpKeyPackages(ctx); err != nil {
+		m.Close()
+		return nil, err
+	}
+	if err := syncDraining(ctx, m, onEvent); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	return m, nil
+}
+
+// syncDraining runs m.Sync while one goroutine hands the events to onEvent:
+// the receive loop blocks when the events channel is full, so a device with
+// more queued events than the channel holds would otherwise never finish.
+// onEvent runs on one goroutine at a time, so its output stays serialized.
+func syncDraining(ctx context.Context, m *client.Messenger, onEvent eventFunc) error {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case ev := <-m.Events():
+				onEvent(m, ev)
+			case <-stop:
+				return
+			}
+		}
+	})
+	err := m.Sync(ctx)
+	close(stop)
+	wg.Wait()
+	drain(m, onEvent)
+	return err
+}
+
+// drain hands the events already delivered to onEvent.
+func drain(m *client.Messenger, onEvent eventFunc) {
 	for {
 		select {
 		case ev := <-m.Events():
-			a.printEvent(m, ev)
+			onEvent(m, ev)
 		default:
 			return
 		}
 	}
 }
 
-// resolve turns "@USER" into the direct conversation with USER.
-func resolve(ctx context.Context, m *client.Messenger, conv string) (string, error) {
-	if user, ok := strings.CutPrefix(conv, "@"); ok {
-		return m.Direct(ctx, user)
+// follow runs the receive loop until ctx ends (a clean exit) or the session
+// is gone, handing each event to onEvent.
+func follow(ctx context.Context, m *client.Messenger, onEvent eventFunc) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	for {
+		select {
+		case ev := <-m.Events():
+			onEvent(m, ev)
+		case err := <-done:
+			if err == nil || errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}
 	}
-	return conv, nil
 }
 
-func newChatCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "chat USER",
-		Short: "Open (or find) the end-to-end encrypted direct conversation with USER; prints its id",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withMessenger(cmd.Context(), func(m *client.Messenger) error {
-				id, err := m.Direct(cmd.Context(), args[0])
-				if err != nil {
-					return fmt.Errorf("chat %s: %w", printable(args[0]), err)
-				}
-				fmt.Fprintf(a.stdout, "conversation %s with %s\n", id, printable(args[0]))
-				return nil
-			})
-		},
+// findConversation returns the conversation target names, creating none:
+// a conversation id, a group's name, or "@USER" or USER for the direct
+// conversation with USER.
+func findConversation(m *client.Messenger, target string) (string, error) {
+	user, at := strings.CutPrefix(target, "@")
+	var named, direct []string
+	for _, cv := range m.Conversations() {
+		switch {
+		case !at && cv.ID == target:
+			return cv.ID, nil
+		case cv.Direct && user != "" && strings.EqualFold(m.Username(cv.Peer), user):
+			direct = append(direct, cv.ID)
+		case !at && !cv.Direct && cv.Name == target:
+			named = append(named, cv.ID)
+		}
 	}
+	if len(named) > 1 {
+		return "", usageError{fmt.Errorf("%d groups are named %q; use a conversation id", len(named), printable(target))}
+	}
+	if ids := append(named, direct...); len(ids) > 0 {
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("%w: %s", client.ErrNoConversation, printable(target))
+}
+
+// openConversation is findConversation, but opens the direct conversation
+// with a user when target names no conversation of this device.
+func openConversation(ctx context.Context, m *client.Messenger, target string) (string, error) {
+	conv, err := findConversation(m, target)
+	if !errors.Is(err, client.ErrNoConversation) {
+		return conv, err
+	}
+	user := strings.TrimPrefix(target, "@")
+	conv, err = m.Direct(ctx, user)
+	if err != nil {
+		return "", fmt.Errorf("no conversation %q, and no direct conversation with a user of that name: %w", printable(target), err)
+	}
+	return conv, nil
 }
 
 func newGroupCmd(a *app) *cobra.Command {
@@ -140,7 +216,7 @@ func newConversationsCmd(a *app) *cobra.Command {
 				for _, c := range m.Conversations() {
 					kind, name := "group", c.Name
 					if c.Direct {
-						kind, name = "direct", "@"+a.userName(m, c.Peer)
+						kind, name = "direct", "@"+userName(m, c.Peer)
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", c.ID, kind, printable(name), len(c.Members), c.Epoch)
 				}
@@ -152,7 +228,7 @@ func newConversationsCmd(a *app) *cobra.Command {
 
 func newSendCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "send CONV|@USER TEXT...",
+		Use:   "send CONV|GROUP|@USER TEXT...",
 		Short: "Send an end-to-end encrypted message",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -162,11 +238,15 @@ func newSendCmd(a *app) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withMessenger(cmd.Context(), func(m *client.Messenger) error {
-				conv, err := resolve(cmd.Context(), m, args[0])
-				if err != nil {
-					return err
+				text := strings.Join(args[1:], " ")
+				if strings.TrimSpace(text) == "" {
+					return usageError{errors.New("send: empty message")}
 				}
-				if _, err := m.Send(cmd.Context(), conv, strings.Join(args[1:], " ")); err != nil {
+				conv, err := openConversation(cmd.Context(), m, args[0])
+				if err != nil {
+					return fmt.Errorf("send: %w", err)
+				}
+				if _, err := m.Send(cmd.Context(), conv, text); err != nil {
 					return fmt.Errorf("send: %w", err)
 				}
 				fmt.Fprintf(a.stdout, "sent to %s\n", conv)
@@ -208,22 +288,8 @@ func newListenCmd(a *app) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return a.withMessenger(cmd.Context(), func(m *client.Messenger) error {
-				ctx, cancel := context.WithCancel(cmd.Context())
-				defer cancel()
-				done := make(chan error, 1)
-				go func() { done <- m.Run(ctx) }()
 				fmt.Fprintln(a.stdout, "listening")
-				for {
-					select {
-					case ev := <-m.Events():
-						a.printEvent(m, ev)
-					case err := <-done:
-						if errors.Is(err, context.Canceled) {
-							return nil
-						}
-						return err
-					}
-				}
+				return follow(cmd.Context(), m, a.printEvent)
 			})
 		},
 	}
@@ -232,14 +298,14 @@ func newListenCmd(a *app) *cobra.Command {
 func newHistoryCmd(a *app) *cobra.Command {
 	var n int
 	cmd := &cobra.Command{
-		Use:   "history CONV|@USER",
+		Use:   "history CONV|GROUP|@USER",
 		Short: "Print a conversation's last messages from the local encrypted store",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withMessenger(cmd.Context(), func(m *client.Messenger) error {
-				conv, err := resolve(cmd.Context(), m, args[0])
+				conv, err := findConversation(m, args[0])
 				if err != nil {
-					return err
+					return fmt.Errorf("history: %w", err)
 				}
 				msgs, err := m.History(conv, n)
 				if err != nil {
@@ -256,47 +322,61 @@ func newHistoryCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// userName returns a user's username when known, else its id.
-func (a *app) userName(m *client.Messenger, userID string) string {
+// userName returns a user's username when known, else its id; this
+// account is "me".
+func userName(m *client.Messenger, userID string) string {
+	if userID == m.Me().UserID {
+		return "me"
+	}
 	if name := m.Username(userID); name != "" {
 		return name
 	}
 	return userID
 }
 
-func (a *app) printMessage(m *client.Messenger, msg client.Message) {
-	from := a.userName(m, msg.From.UserID)
-	if msg.Outgoing {
-		from = "me"
+func (a *app) printMessage(m *client.Messenger, msg client.Message) { writeMessage(a.stdout, m, msg) }
+
+// writeMessage writes "CONV TIME FROM: BODY" for msg to w.
+func writeMessage(w io.Writer, m *client.Messenger, msg client.Message) {
+	from, body := messageLine(m, msg)
+	fmt.Fprintf(w, "%s %s %s: %s\n", msg.ConvID, msg.SentAt.Local().Format(time.DateTime), from, body)
+}
+
+// messageLine returns a message's sender and body, made printable.
+func messageLine(m *client.Messenger, msg client.Message) (from, body string) {
+	from = userName(m, msg.From.UserID)
+	body = msg.Text
+	if md := msg.Attachment; md != nil {
+		body = "[attachment " + md.Name + ", " + strconv.FormatInt(md.PlaintextSize, 10) + " bytes, id " +
+			hex.EncodeToString(msg.ID[:])[:8] + "]"
 	}
-	body := msg.Text
-	if msg.Attachment != nil {
-		body = "[attachment " + msg.Attachment.Name + ", " + strconv.FormatInt(msg.Attachment.PlaintextSize, 10) + " bytes]"
-	}
-	fmt.Fprintf(a.stdout, "%s %s %s: %s\n", msg.ConvID, msg.SentAt.Local().Format(time.DateTime), printable(from), printable(body))
+	return printable(from), printable(body)
 }
 
 // printEvent prints one line per event; security warnings are never hidden.
-func (a *app) printEvent(m *client.Messenger, ev client.Event) {
+func (a *app) printEvent(m *client.Messenger, ev client.Event) { writeEvent(a.stdout, m, ev) }
+
+// writeEvent writes one line for ev to w.
+func writeEvent(w io.Writer, m *client.Messenger, ev client.Event) {
 	switch ev := ev.(type) {
 	case *client.MessageEvent:
-		a.printMessage(m, ev.Message)
+		writeMessage(w, m, ev.Message)
 	case *client.JoinedEvent:
-		fmt.Fprintf(a.stdout, "%s joined (added by %s)\n", ev.ConvID, printable(a.userName(m, ev.By.UserID)))
+		fmt.Fprintf(w, "%s joined (added by %s)\n", ev.ConvID, printable(userName(m, ev.By.UserID)))
 	case *client.LeftEvent:
-		fmt.Fprintf(a.stdout, "%s left\n", ev.ConvID)
+		fmt.Fprintf(w, "%s left\n", ev.ConvID)
 	case *client.MemberEvent:
-		fmt.Fprintf(a.stdout, "%s members: %d added, %d removed by %s\n", ev.ConvID, len(ev.Added), len(ev.Removed),
-			printable(a.userName(m, ev.By.UserID)))
+		fmt.Fprintf(w, "%s members: %d added, %d removed by %s\n", ev.ConvID, len(ev.Added), len(ev.Removed),
+			printable(userName(m, ev.By.UserID)))
 	case *client.ReceiptEvent:
 		kind := "delivered"
 		if ev.Kind == client.ReceiptRead {
 			kind = "read"
 		}
-		fmt.Fprintf(a.stdout, "%s %s by %s (%d messages)\n", ev.ConvID, kind, printable(a.userName(m, ev.From.UserID)), len(ev.IDs))
+		fmt.Fprintf(w, "%s %s by %s (%d messages)\n", ev.ConvID, kind, printable(userName(m, ev.From.UserID)), len(ev.IDs))
 	case *client.RenamedEvent:
-		fmt.Fprintf(a.stdout, "%s named %q by %s\n", ev.ConvID, printable(ev.Name), printable(a.userName(m, ev.By.UserID)))
+		fmt.Fprintf(w, "%s named %q by %s\n", ev.ConvID, printable(ev.Name), printable(userName(m, ev.By.UserID)))
 	case *client.SecurityWarning:
-		fmt.Fprintf(a.stdout, "SECURITY WARNING %s in %s: %s\n", ev.Kind, ev.ConvID, printable(ev.Detail))
+		fmt.Fprintf(w, "SECURITY WARNING %s in %s: %s\n", ev.Kind, ev.ConvID, printable(ev.Detail))
 	}
 }

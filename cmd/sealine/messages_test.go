@@ -30,13 +30,13 @@ func TestMessagingCLI(t *testing.T) {
 		return r.stdout
 	}
 	c.ok(password+"\n", as(homeA, "register", "alice", "--password-stdin")...)
-	c.ok(password+"\n", as(homeB, "register", "bob", "--password-stdin")...)
+	if r := c.run(password+"\n", bobEnv, as(homeB, "register", "bob", "--password-stdin")...); r.code != 0 {
+		t.Fatalf("register bob: exit %d: %s", r.code, r.stderr) // the passphrase is set from the start
+	}
 	c.ok(password+"\n", as(homeC, "register", "carol", "--password-stdin")...)
-	runOK(bobEnv, as(homeB, "sync")...) // publishes bob's key packages
-	runOK(nil, as(homeC, "sync")...)
-
+	// register published the KeyPackages: alice can open a chat with bob at once.
 	out := c.ok("", as(homeA, "chat", "bob")...)
-	conv := regexp.MustCompile(`conversation (\S+) with bob`).FindStringSubmatch(out)
+	conv := regexp.MustCompile(`chat with @bob \(conversation (\S+)\)`).FindStringSubmatch(out)
 	if conv == nil {
 		t.Fatalf("chat output %q", out)
 	}
