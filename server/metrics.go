@@ -2,9 +2,11 @@ package server
 
 import (
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -46,7 +48,22 @@ func newMetrics(nodeID string) *metrics {
 		Buckets: []float64{.001, .01, .025, .05, .075, .1, .15, .25, .5, 1},
 	})
 	m.reg.MustRegister(m.requests, m.latency, m.errors, m.logins, m.lockouts, m.hashes)
+	// Process CPU, RSS and open files, Go heap and goroutines, for capacity
+	// planning (`sealine bench` reads them). Named sealine_* like the rest.
+	m.reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "sealine"}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sealine_heap_inuse_bytes", Help: "Bytes in in-use heap spans (runtime.MemStats.HeapInuse).", ConstLabels: node,
+		}, heapInuse),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sealine_goroutines", Help: "Goroutines that currently exist.", ConstLabels: node,
+		}, func() float64 { return float64(runtime.NumGoroutine()) }))
 	return m
+}
+
+func heapInuse() float64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return float64(ms.HeapInuse)
 }
 
 // observe counts one finished RPC. Streams count once, when they end.

@@ -80,7 +80,7 @@ func newRootCmd(a *app) *cobra.Command {
 	envFlag(pf, &a.ca, "ca", "SEALINE_CA", "", "PEM file of the CA or self-signed certificate to trust, e.g. <data-dir>/tls/cert.pem")
 	envFlag(pf, &a.home, "home", "SEALINE_HOME", "", "client state directory (default $XDG_CONFIG_HOME/sealine or ~/.config/sealine)")
 	root.AddCommand(newVersionCmd(a), newServeCmd(a), newRegisterCmd(a), newLoginCmd(a),
-		newLogoutCmd(a), newPasswordCmd(a), newDevicesCmd(a))
+		newLogoutCmd(a), newPasswordCmd(a), newDevicesCmd(a), newBenchCmd(a))
 	root.AddCommand(newAccountCmd(a), newAdminCmd(a), newAttachCmd(a))
 	root.AddCommand(newMessagingCmds(a)...)
 	return root

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sealine/sealine/internal/testenv"
+)
+
+// TestScenarios runs each scenario for about a second against the
+// in-process server on SQLite and checks the report.
+func TestScenarios(t *testing.T) { testScenarios(t, "") }
+
+// TestScenariosPostgres does the same on PostgreSQL
+// ($SEALINE_TEST_POSTGRES).
+func TestScenariosPostgres(t *testing.T) { testScenarios(t, testenv.PostgresDSN(t)) }
+
+func testScenarios(t *testing.T, db string) {
+	cases := []struct {
+		name string
+		cfg  Config
+	}{
+		{"1to1", Config{Scenario: OneToOne, Pairs: 2, Rate: 100}},
+		{"1to1-max", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 200}},
+		{"1to1-fast", Config{Scenario: OneToOne, Pairs: 2, Rate: 400, FastClients: true}},
+		{"group", Config{Scenario: Group, GroupSize: 4, Rate: 50}},
+		{"group-fast", Config{Scenario: Group, GroupSize: 5, Rate: 200, FastClients: true}},
+		{"churn", Config{Scenario: Churn, GroupSize: 3}},
+		{"idle", Config{Scenario: Idle, Conns: 50}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Duration, cfg.Drain, cfg.DB = time.Second, 3*time.Second, db
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			rep.WriteTable(&buf)
+			t.Logf("\n%s", buf.String())
+			checkReport(t, cfg, rep)
+		})
+	}
+}
+
+func checkReport(t *testing.T, cfg Config, r *Report) {
+	t.Helper()
+	if len(r.Errors) != 0 {
+		t.Errorf("errors: %v", r.Errors)
+	}
+	if r.Seconds <= 0 || r.Server.RSSBytes <= 0 || r.Server.CPUSeconds < 0 || r.Server.HeapBytes <= 0 {
+		t.Errorf("seconds %v, server %+v", r.Seconds, r.Server)
+	}
+	if cfg.Scenario == Idle {
+		if r.Streams != cfg.Conns || r.Server.HeapPerConn <= 0 {
+			t.Errorf("streams %d of %d, heap per connection %v", r.Streams, cfg.Conns, r.Server.HeapPerConn)
+		}
+		return
+	}
+	if r.Accepted == 0 || r.Delivered != r.Expected || r.AcceptedPS <= 0 || r.DeliveredPS <= 0 {
+		t.Errorf("accepted %d, delivered %d of %d, %v/s %v/s", r.Accepted, r.Delivered, r.Expected, r.AcceptedPS, r.DeliveredPS)
+	}
+	if l := r.Latency; l.Count != r.Delivered || l.P50 <= 0 || l.P50 > l.P99 || l.P99 > l.Max || l.Max > 10000 {
+		t.Errorf("latency %+v", l)
+	}
+	if cfg.MaxMessages > 0 && r.Accepted > cfg.MaxMessages {
+		t.Errorf("accepted %d > max %d", r.Accepted, cfg.MaxMessages)
+	}
+	if cfg.Scenario == Churn && (r.Commits == 0 || r.CommitLat == nil) {
+		t.Errorf("commits %d", r.Commits)
+	}
+}
+
+// TestRemoteRefused checks that a non-loopback target is refused before
+// any connection (192.0.2.1 is TEST-NET-1; nothing is sent there).
+func TestRemoteRefused(t *testing.T) {
+	for _, url := range []string{"https://192.0.2.1:8443", "https://[2001:db8::1]:443"} {
+		_, err := Run(context.Background(), Config{Scenario: OneToOne, ServerURL: url})
+		if !errors.Is(err, ErrNotLoopback) {
+			t.Errorf("%s: got %v, want ErrNotLoopback", url, err)
+		}
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	cases := []Config{
+		{Scenario: "storm"},
+		{Scenario: OneToOne, Rate: -1},
+		{Scenario: OneToOne, Duration: -time.Second},
+		{Scenario: OneToOne, MaxMessages: -1},
+		{Scenario: Group, GroupSize: 1},
+		{Scenario: Idle, FastClients: true},
+	}
+	for _, cfg := range cases {
+		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("%+v: got %v, want ErrBadConfig", cfg, err)
+		}
+	}
+}
+
+func TestParseLine(t *testing.T) {
+	cases := []struct {
+		line string
+		name string
+		v    float64
+		ok   bool
+	}{
+		{`sealine_heap_inuse_bytes{node="ab"} 1.5e+06`, "sealine_heap_inuse_bytes", 1.5e6, true},
+		{`sealine_process_resident_memory_bytes 4096`, "sealine_process_resident_memory_bytes", 4096, true},
+		{`sealine_goroutines{node="a}b"} 12 1700000000`, "sealine_goroutines", 12, true},
+		{`# HELP sealine_goroutines Goroutines.`, "", 0, false},
+		{`other_metric 3`, "", 0, false},
+		{`sealine_goroutines{node="x"}`, "", 0, false},
+	}
+	for _, tc := range cases {
+		name, v, ok := parseLine(tc.line)
+		if name != tc.name && ok || v != tc.v || ok != tc.ok {
+			t.Errorf("%q: got %q %v %v", tc.line, name, v, ok)
+		}
+	}
+}
