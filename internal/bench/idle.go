@@ -14,8 +14,9 @@ import (
 	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
 )
 
-// idleDevices is how many devices the idle streams share.
-func idleDevices(conns int) int { return min(max(conns, 1), 16) }
+// idleDevices is how many devices the idle streams share (few, so that
+// a remote server's registration rate limit is not hit).
+func idleDevices(conns int) int { return min(max(conns, 1), 8) }
 
 // idleDialers is how many streams are opened at once.
 const idleDialers = 64
