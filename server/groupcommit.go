@@ -16,6 +16,9 @@ import (
 // each post still succeeds or fails on its own (savepoints). Callers hand
 // their post over an unbuffered channel, so a batch is exactly the posts
 // whose callers were waiting while the previous batch was being written.
+// A SendStream hands over every message it has read so far as one slice
+// (submitAll), so that a pipelining client fills batches on its own; a
+// batch then holds at most 2*max-1 posts.
 //
 // After each batch the writer sends a hint for every recipient device
 // through the Notifier; the streams then re-read the store.
@@ -32,6 +35,7 @@ type committer struct {
 	max    int
 	log    *slog.Logger
 	in     chan *pending
+	many   chan []*pending
 	stop   chan struct{}
 	done   chan struct{}
 }
@@ -46,7 +50,7 @@ type pending struct {
 func newCommitter(st store.Queues, n Notifier, max int, log *slog.Logger) *committer {
 	c := &committer{
 		store: st, notify: n, max: max, log: log,
-		in: make(chan *pending), stop: make(chan struct{}), done: make(chan struct{}),
+		in: make(chan *pending), many: make(chan []*pending), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go c.run()
 	return c
@@ -56,7 +60,7 @@ func newCommitter(st store.Queues, n Notifier, max int, log *slog.Logger) *commi
 // failed). It does not give up when ctx ends: once taken, the post may be
 // durable, and the caller must learn which.
 func (c *committer) submit(ctx context.Context, p store.Post) (store.PostResult, error) {
-	pd := &pending{post: p, done: make(chan struct{})}
+	pd := newPending(p)
 	select {
 	case c.in <- pd:
 	case <-c.stop:
@@ -66,6 +70,24 @@ func (c *committer) submit(ctx context.Context, p store.Post) (store.PostResult,
 	}
 	<-pd.done
 	return pd.res, pd.res.Err
+}
+
+func newPending(p store.Post) *pending {
+	return &pending{post: p, done: make(chan struct{})}
+}
+
+// submitAll hands ps (at most max) to the writer without waiting for
+// their commit: each one's done is closed once its result is set. On an
+// error none was taken.
+func (c *committer) submitAll(ctx context.Context, ps []*pending) error {
+	select {
+	case c.many <- ps:
+		return nil
+	case <-c.stop:
+		return errShuttingDown
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // close stops taking posts, writes those already taken and waits.
@@ -83,7 +105,9 @@ func (c *committer) run() {
 	for {
 		select {
 		case p := <-c.in:
-			c.flush(c.collect(p))
+			c.flush(c.collect([]*pending{p}))
+		case ps := <-c.many:
+			c.flush(c.collect(ps))
 		case <-c.stop:
 			c.drain()
 			return
@@ -91,13 +115,14 @@ func (c *committer) run() {
 	}
 }
 
-// collect adds every post already waiting, up to max.
-func (c *committer) collect(first *pending) []*pending {
-	batch := []*pending{first}
+// collect adds every post already waiting, until batch holds max or more.
+func (c *committer) collect(batch []*pending) []*pending {
 	for len(batch) < c.max {
 		select {
 		case p := <-c.in:
 			batch = append(batch, p)
+		case ps := <-c.many:
+			batch = append(batch, ps...)
 		default:
 			return batch
 		}
@@ -110,7 +135,9 @@ func (c *committer) drain() {
 	for {
 		select {
 		case p := <-c.in:
-			c.flush(c.collect(p))
+			c.flush(c.collect([]*pending{p}))
+		case ps := <-c.many:
+			c.flush(c.collect(ps))
 		default:
 			return
 		}

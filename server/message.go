@@ -18,31 +18,39 @@ type messageService struct{ s *Server }
 // Send stores an application message for every other member device and
 // answers once its group-commit batch is durable.
 func (ms messageService) Send(ctx context.Context, req *connect.Request[sealinev1.SendRequest]) (*connect.Response[sealinev1.SendResponse], error) {
-	s, c := ms.s, callerOf(ctx)
-	m := req.Msg
-	if err := checkConversationID(m.GetConversationId()); err != nil {
-		return nil, err
-	}
-	if len(m.GetClientMessageId()) != clientMessageIDBytes {
-		return nil, errField(ReasonFieldInvalid, "client_message_id")
-	}
-	if len(m.GetMessage()) > maxSendMessage {
-		return nil, msgError(connect.CodeResourceExhausted, ReasonTooLarge, "message")
-	}
-	groupID, err := checkApplication(m.GetMessage(), m.GetEpoch())
+	s := ms.s
+	p, err := s.sendPost(ctx, callerOf(ctx), req.Msg)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.newPost(c, store.EnvelopeApplication, m.GetConversationId(), groupID, m.GetEpoch(), m.GetMessage())
-	if err != nil {
-		return nil, s.errInternal(ctx, "new id", err)
-	}
-	p.ClientMessageID = m.GetClientMessageId()
 	res, err := s.msg.committer.submit(ctx, p)
 	if err != nil {
 		return nil, s.storeError(ctx, "send", err)
 	}
 	return connect.NewResponse(&sealinev1.SendResponse{Duplicate: res.Duplicate}), nil
+}
+
+// sendPost checks a SendRequest (Send and SendStream) and returns its post.
+func (s *Server) sendPost(ctx context.Context, c caller, m *sealinev1.SendRequest) (store.Post, error) {
+	if err := checkConversationID(m.GetConversationId()); err != nil {
+		return store.Post{}, err
+	}
+	if len(m.GetClientMessageId()) != clientMessageIDBytes {
+		return store.Post{}, errField(ReasonFieldInvalid, "client_message_id")
+	}
+	if len(m.GetMessage()) > maxSendMessage {
+		return store.Post{}, msgError(connect.CodeResourceExhausted, ReasonTooLarge, "message")
+	}
+	groupID, err := checkApplication(m.GetMessage(), m.GetEpoch())
+	if err != nil {
+		return store.Post{}, err
+	}
+	p, err := s.newPost(c, store.EnvelopeApplication, m.GetConversationId(), groupID, m.GetEpoch(), m.GetMessage())
+	if err != nil {
+		return store.Post{}, s.errInternal(ctx, "new id", err)
+	}
+	p.ClientMessageID = m.GetClientMessageId()
+	return p, nil
 }
 
 // checkConversationID bounds a conversation id.

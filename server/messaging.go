@@ -221,9 +221,10 @@ func (s *Server) messagingRoutes(mux *http.ServeMux) {
 		_, h := sealinev1connect.NewMessageServiceHandler(messageService{s}, o...)
 		return h
 	}, map[string]int{
-		sealinev1connect.MessageServiceSendProcedure:      maxSendRequest,
-		sealinev1connect.MessageServiceSubscribeProcedure: maxRequestBytes,
-		sealinev1connect.MessageServiceAckProcedure:       maxRequestBytes,
+		sealinev1connect.MessageServiceSendProcedure:       maxSendRequest,
+		sealinev1connect.MessageServiceSendStreamProcedure: maxSendRequest,
+		sealinev1connect.MessageServiceSubscribeProcedure:  maxRequestBytes,
+		sealinev1connect.MessageServiceAckProcedure:        maxRequestBytes,
 	})
 	s.mountLimited(mux, func(o ...connect.HandlerOption) http.Handler {
 		_, h := sealinev1connect.NewBlobServiceHandler(blobService{s}, o...)

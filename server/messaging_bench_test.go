@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -105,4 +106,75 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 			b.Fatalf("no envelope: %v", in.stream.Err())
 		}
 	}
+}
+
+// BenchmarkSendStream: as BenchmarkSend, but the senders pipeline on
+// SendStream: 8 concurrent streams, each acknowledgement sent only after
+// its batch committed.
+//
+//	go test ./server -run '^$' -bench 'Send(Stream)?$' -benchtime 20000x
+func BenchmarkSendStream(b *testing.B) {
+	for _, online := range []bool{false, true} {
+		name := map[bool]string{false: "offline", true: "online"}[online]
+		b.Run(name, func(b *testing.B) { benchSendStream(b, 8, online) })
+	}
+}
+
+func benchSendStream(b *testing.B, streams int, online bool) {
+	e, tr, wire := benchEnv(b, 0)
+	for _, in := range []*inbox{tr.inA2, tr.inB} {
+		if online {
+			go func() {
+				for in.stream.Receive() {
+				}
+			}()
+		}
+	}
+	client := e.Messages(tr.alice.Token)
+	epoch := tr.alice.group.Epoch()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range streams {
+		n := b.N/streams + btoi(i < b.N%streams)
+		wg.Go(func() {
+			streamSends(b, client.SendStream(context.Background()), n, &sealinev1.SendRequest{
+				ConversationId: tr.alice.conv, Epoch: epoch, Message: wire,
+			})
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
+}
+
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// streamSends sends n copies of tmpl, each with a fresh client message
+// id, and reads their acknowledgements.
+func streamSends(b *testing.B, s *connect.BidiStreamForClient[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse], n int, tmpl *sealinev1.SendRequest) {
+	go func() {
+		for i := range n {
+			req := &sealinev1.SendRequest{ConversationId: tmpl.ConversationId, Epoch: tmpl.Epoch,
+				Message: tmpl.Message, ClientMessageId: make([]byte, 16)}
+			rand.Read(req.ClientMessageId)
+			if err := s.Send(&sealinev1.SendStreamRequest{Sequence: uint64(i), Send: req}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+		s.CloseRequest()
+	}()
+	for range n {
+		r, err := s.Receive()
+		if err != nil || r.GetCode() != "" {
+			b.Errorf("ack: %v %v", r, err)
+			return
+		}
+	}
+	s.CloseResponse()
 }

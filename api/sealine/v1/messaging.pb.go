@@ -145,7 +145,7 @@ func (x Envelope_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Envelope_Kind.Descriptor instead.
 func (Envelope_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{23, 0}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type UploadKeyPackagesRequest struct {
@@ -1335,6 +1335,134 @@ func (x *SendResponse) GetDuplicate() bool {
 	return false
 }
 
+type SendStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sequence: chosen by the client to match the response to this request,
+	// e.g. a counter; the server only echoes it.
+	Sequence      uint64       `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Send          *SendRequest `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendStreamRequest) Reset() {
+	*x = SendStreamRequest{}
+	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendStreamRequest) ProtoMessage() {}
+
+func (x *SendStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendStreamRequest.ProtoReflect.Descriptor instead.
+func (*SendStreamRequest) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SendStreamRequest) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *SendStreamRequest) GetSend() *SendRequest {
+	if x != nil {
+		return x.Send
+	}
+	return nil
+}
+
+type SendStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sequence of the request this answers.
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// duplicate: as in SendResponse.
+	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	// code: empty when the message is stored, else the Connect code name
+	// Send would have failed with, e.g. "permission_denied".
+	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	// error: the reason (and field) Send would have failed with, when code
+	// is set.
+	Error         *ErrorDetail `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendStreamResponse) Reset() {
+	*x = SendStreamResponse{}
+	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendStreamResponse) ProtoMessage() {}
+
+func (x *SendStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendStreamResponse.ProtoReflect.Descriptor instead.
+func (*SendStreamResponse) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SendStreamResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *SendStreamResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *SendStreamResponse) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *SendStreamResponse) GetError() *ErrorDetail {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 type SubscribeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AfterCursor   uint64                 `protobuf:"varint,1,opt,name=after_cursor,json=afterCursor,proto3" json:"after_cursor,omitempty"`
@@ -1344,7 +1472,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1484,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[22]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1497,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{22}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SubscribeRequest) GetAfterCursor() uint64 {
@@ -1399,7 +1527,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1539,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[23]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1552,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{23}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Envelope) GetCursor() uint64 {
@@ -1489,7 +1617,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1629,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[24]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1642,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{24}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1568,7 +1696,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1708,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[25]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1721,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{25}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AckRequest) GetUpToCursor() uint64 {
@@ -1612,7 +1740,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1752,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1765,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{26}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AckResponse) GetRemoved() int64 {
@@ -1660,7 +1788,7 @@ type UploadBlobRequest struct {
 
 func (x *UploadBlobRequest) Reset() {
 	*x = UploadBlobRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1800,7 @@ func (x *UploadBlobRequest) String() string {
 func (*UploadBlobRequest) ProtoMessage() {}
 
 func (x *UploadBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1813,7 @@ func (x *UploadBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobRequest.ProtoReflect.Descriptor instead.
 func (*UploadBlobRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UploadBlobRequest) GetPart() isUploadBlobRequest_Part {
@@ -1739,7 +1867,7 @@ type UploadBlobResponse struct {
 
 func (x *UploadBlobResponse) Reset() {
 	*x = UploadBlobResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1879,7 @@ func (x *UploadBlobResponse) String() string {
 func (*UploadBlobResponse) ProtoMessage() {}
 
 func (x *UploadBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1892,7 @@ func (x *UploadBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobResponse.ProtoReflect.Descriptor instead.
 func (*UploadBlobResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{28}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UploadBlobResponse) GetBlobId() string {
@@ -1783,7 +1911,7 @@ type DownloadBlobRequest struct {
 
 func (x *DownloadBlobRequest) Reset() {
 	*x = DownloadBlobRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1923,7 @@ func (x *DownloadBlobRequest) String() string {
 func (*DownloadBlobRequest) ProtoMessage() {}
 
 func (x *DownloadBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1936,7 @@ func (x *DownloadBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadBlobRequest.ProtoReflect.Descriptor instead.
 func (*DownloadBlobRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DownloadBlobRequest) GetBlobId() string {
@@ -1831,7 +1959,7 @@ type DownloadBlobResponse struct {
 
 func (x *DownloadBlobResponse) Reset() {
 	*x = DownloadBlobResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1971,7 @@ func (x *DownloadBlobResponse) String() string {
 func (*DownloadBlobResponse) ProtoMessage() {}
 
 func (x *DownloadBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1984,7 @@ func (x *DownloadBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadBlobResponse.ProtoReflect.Descriptor instead.
 func (*DownloadBlobResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{30}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DownloadBlobResponse) GetPart() isDownloadBlobResponse_Part {
@@ -1911,7 +2039,7 @@ type UploadBlobRequest_Header struct {
 
 func (x *UploadBlobRequest_Header) Reset() {
 	*x = UploadBlobRequest_Header{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2051,7 @@ func (x *UploadBlobRequest_Header) String() string {
 func (*UploadBlobRequest_Header) ProtoMessage() {}
 
 func (x *UploadBlobRequest_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2064,7 @@ func (x *UploadBlobRequest_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobRequest_Header.ProtoReflect.Descriptor instead.
 func (*UploadBlobRequest_Header) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27, 0}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29, 0}
 }
 
 func (x *UploadBlobRequest_Header) GetSize() int64 {
@@ -1958,7 +2086,7 @@ var File_sealine_v1_messaging_proto protoreflect.FileDescriptor
 const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\n" +
 	"\x1asealine/v1/messaging.proto\x12\n" +
-	"sealine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"^\n" +
+	"sealine.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18sealine/v1/account.proto\"^\n" +
 	"\x18UploadKeyPackagesRequest\x12!\n" +
 	"\fkey_packages\x18\x01 \x03(\fR\vkeyPackages\x12\x1f\n" +
 	"\vlast_resort\x18\x02 \x01(\fR\n" +
@@ -2038,7 +2166,15 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\fR\amessage\",\n" +
 	"\fSendResponse\x12\x1c\n" +
-	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"5\n" +
+	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"\\\n" +
+	"\x11SendStreamRequest\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12+\n" +
+	"\x04send\x18\x02 \x01(\v2\x17.sealine.v1.SendRequestR\x04send\"\x91\x01\n" +
+	"\x12SendStreamResponse\x12\x1a\n" +
+	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12-\n" +
+	"\x05error\x18\x04 \x01(\v2\x17.sealine.v1.ErrorDetailR\x05error\"5\n" +
 	"\x10SubscribeRequest\x12!\n" +
 	"\fafter_cursor\x18\x01 \x01(\x04R\vafterCursor\"\xfb\x02\n" +
 	"\bEnvelope\x12\x16\n" +
@@ -2091,9 +2227,11 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x06Commit\x12\x19.sealine.v1.CommitRequest\x1a\x1a.sealine.v1.CommitResponse\"\x00\x12D\n" +
 	"\aPropose\x12\x1a.sealine.v1.ProposeRequest\x1a\x1b.sealine.v1.ProposeResponse\"\x00\x12M\n" +
 	"\n" +
-	"ServerInfo\x12\x1d.sealine.v1.ServerInfoRequest\x1a\x1e.sealine.v1.ServerInfoResponse\"\x002\xd5\x01\n" +
+	"ServerInfo\x12\x1d.sealine.v1.ServerInfoRequest\x1a\x1e.sealine.v1.ServerInfoResponse\"\x002\xa8\x02\n" +
 	"\x0eMessageService\x12;\n" +
-	"\x04Send\x12\x17.sealine.v1.SendRequest\x1a\x18.sealine.v1.SendResponse\"\x00\x12L\n" +
+	"\x04Send\x12\x17.sealine.v1.SendRequest\x1a\x18.sealine.v1.SendResponse\"\x00\x12Q\n" +
+	"\n" +
+	"SendStream\x12\x1d.sealine.v1.SendStreamRequest\x1a\x1e.sealine.v1.SendStreamResponse\"\x00(\x010\x01\x12L\n" +
 	"\tSubscribe\x12\x1c.sealine.v1.SubscribeRequest\x1a\x1d.sealine.v1.SubscribeResponse\"\x000\x01\x128\n" +
 	"\x03Ack\x12\x16.sealine.v1.AckRequest\x1a\x17.sealine.v1.AckResponse\"\x002\xb5\x01\n" +
 	"\vBlobService\x12O\n" +
@@ -2114,7 +2252,7 @@ func file_sealine_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_sealine_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sealine_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_sealine_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_sealine_v1_messaging_proto_goTypes = []any{
 	(Conversation_Kind)(0),             // 0: sealine.v1.Conversation.Kind
 	(Envelope_Kind)(0),                 // 1: sealine.v1.Envelope.Kind
@@ -2140,62 +2278,69 @@ var file_sealine_v1_messaging_proto_goTypes = []any{
 	(*ProposeResponse)(nil),            // 21: sealine.v1.ProposeResponse
 	(*SendRequest)(nil),                // 22: sealine.v1.SendRequest
 	(*SendResponse)(nil),               // 23: sealine.v1.SendResponse
-	(*SubscribeRequest)(nil),           // 24: sealine.v1.SubscribeRequest
-	(*Envelope)(nil),                   // 25: sealine.v1.Envelope
-	(*SubscribeResponse)(nil),          // 26: sealine.v1.SubscribeResponse
-	(*AckRequest)(nil),                 // 27: sealine.v1.AckRequest
-	(*AckResponse)(nil),                // 28: sealine.v1.AckResponse
-	(*UploadBlobRequest)(nil),          // 29: sealine.v1.UploadBlobRequest
-	(*UploadBlobResponse)(nil),         // 30: sealine.v1.UploadBlobResponse
-	(*DownloadBlobRequest)(nil),        // 31: sealine.v1.DownloadBlobRequest
-	(*DownloadBlobResponse)(nil),       // 32: sealine.v1.DownloadBlobResponse
-	(*UploadBlobRequest_Header)(nil),   // 33: sealine.v1.UploadBlobRequest.Header
-	(*timestamppb.Timestamp)(nil),      // 34: google.protobuf.Timestamp
+	(*SendStreamRequest)(nil),          // 24: sealine.v1.SendStreamRequest
+	(*SendStreamResponse)(nil),         // 25: sealine.v1.SendStreamResponse
+	(*SubscribeRequest)(nil),           // 26: sealine.v1.SubscribeRequest
+	(*Envelope)(nil),                   // 27: sealine.v1.Envelope
+	(*SubscribeResponse)(nil),          // 28: sealine.v1.SubscribeResponse
+	(*AckRequest)(nil),                 // 29: sealine.v1.AckRequest
+	(*AckResponse)(nil),                // 30: sealine.v1.AckResponse
+	(*UploadBlobRequest)(nil),          // 31: sealine.v1.UploadBlobRequest
+	(*UploadBlobResponse)(nil),         // 32: sealine.v1.UploadBlobResponse
+	(*DownloadBlobRequest)(nil),        // 33: sealine.v1.DownloadBlobRequest
+	(*DownloadBlobResponse)(nil),       // 34: sealine.v1.DownloadBlobResponse
+	(*UploadBlobRequest_Header)(nil),   // 35: sealine.v1.UploadBlobRequest.Header
+	(*timestamppb.Timestamp)(nil),      // 36: google.protobuf.Timestamp
+	(*ErrorDetail)(nil),                // 37: sealine.v1.ErrorDetail
 }
 var file_sealine_v1_messaging_proto_depIdxs = []int32{
 	5,  // 0: sealine.v1.ClaimKeyPackagesResponse.key_packages:type_name -> sealine.v1.ClaimedKeyPackage
 	0,  // 1: sealine.v1.Conversation.kind:type_name -> sealine.v1.Conversation.Kind
-	34, // 2: sealine.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
+	36, // 2: sealine.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: sealine.v1.CreateConversationRequest.kind:type_name -> sealine.v1.Conversation.Kind
 	9,  // 4: sealine.v1.CreateConversationResponse.conversation:type_name -> sealine.v1.Conversation
 	9,  // 5: sealine.v1.ListConversationsResponse.conversations:type_name -> sealine.v1.Conversation
 	14, // 6: sealine.v1.CommitRequest.welcomes:type_name -> sealine.v1.Welcome
 	16, // 7: sealine.v1.CommitRequest.added_leaves:type_name -> sealine.v1.DeviceLeaf
-	1,  // 8: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
-	34, // 9: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
-	25, // 10: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
-	33, // 11: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
-	2,  // 12: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
-	4,  // 13: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
-	7,  // 14: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
-	10, // 15: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
-	12, // 16: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
-	15, // 17: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
-	20, // 18: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
-	17, // 19: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
-	22, // 20: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
-	24, // 21: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
-	27, // 22: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
-	29, // 23: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
-	31, // 24: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
-	3,  // 25: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
-	6,  // 26: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
-	8,  // 27: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
-	11, // 28: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
-	13, // 29: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
-	19, // 30: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
-	21, // 31: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
-	18, // 32: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
-	23, // 33: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
-	26, // 34: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
-	28, // 35: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
-	30, // 36: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
-	32, // 37: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
-	25, // [25:38] is the sub-list for method output_type
-	12, // [12:25] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	22, // 8: sealine.v1.SendStreamRequest.send:type_name -> sealine.v1.SendRequest
+	37, // 9: sealine.v1.SendStreamResponse.error:type_name -> sealine.v1.ErrorDetail
+	1,  // 10: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
+	36, // 11: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
+	27, // 12: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
+	35, // 13: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
+	2,  // 14: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
+	4,  // 15: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
+	7,  // 16: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
+	10, // 17: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
+	12, // 18: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
+	15, // 19: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
+	20, // 20: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
+	17, // 21: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
+	22, // 22: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
+	24, // 23: sealine.v1.MessageService.SendStream:input_type -> sealine.v1.SendStreamRequest
+	26, // 24: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
+	29, // 25: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
+	31, // 26: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
+	33, // 27: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
+	3,  // 28: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
+	6,  // 29: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
+	8,  // 30: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
+	11, // 31: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
+	13, // 32: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
+	19, // 33: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
+	21, // 34: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
+	18, // 35: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
+	23, // 36: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
+	25, // 37: sealine.v1.MessageService.SendStream:output_type -> sealine.v1.SendStreamResponse
+	28, // 38: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
+	30, // 39: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
+	32, // 40: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
+	34, // 41: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
+	28, // [28:42] is the sub-list for method output_type
+	14, // [14:28] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sealine_v1_messaging_proto_init() }
@@ -2203,15 +2348,16 @@ func file_sealine_v1_messaging_proto_init() {
 	if File_sealine_v1_messaging_proto != nil {
 		return
 	}
-	file_sealine_v1_messaging_proto_msgTypes[24].OneofWrappers = []any{
+	file_sealine_v1_account_proto_init()
+	file_sealine_v1_messaging_proto_msgTypes[26].OneofWrappers = []any{
 		(*SubscribeResponse_Envelope)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
 	}
-	file_sealine_v1_messaging_proto_msgTypes[27].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[29].OneofWrappers = []any{
 		(*UploadBlobRequest_Header_)(nil),
 		(*UploadBlobRequest_Chunk)(nil),
 	}
-	file_sealine_v1_messaging_proto_msgTypes[30].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[32].OneofWrappers = []any{
 		(*DownloadBlobResponse_Size)(nil),
 		(*DownloadBlobResponse_Chunk)(nil),
 	}
@@ -2221,7 +2367,7 @@ func file_sealine_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealine_v1_messaging_proto_rawDesc), len(file_sealine_v1_messaging_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

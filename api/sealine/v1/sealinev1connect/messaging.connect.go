@@ -87,6 +87,9 @@ const (
 	ConversationServiceServerInfoProcedure = "/sealine.v1.ConversationService/ServerInfo"
 	// MessageServiceSendProcedure is the fully-qualified name of the MessageService's Send RPC.
 	MessageServiceSendProcedure = "/sealine.v1.MessageService/Send"
+	// MessageServiceSendStreamProcedure is the fully-qualified name of the MessageService's SendStream
+	// RPC.
+	MessageServiceSendStreamProcedure = "/sealine.v1.MessageService/SendStream"
 	// MessageServiceSubscribeProcedure is the fully-qualified name of the MessageService's Subscribe
 	// RPC.
 	MessageServiceSubscribeProcedure = "/sealine.v1.MessageService/Subscribe"
@@ -463,6 +466,25 @@ type MessageServiceClient interface {
 	// Errors: permission_denied/not_member, failed_precondition/stale_epoch,
 	// resource_exhausted/queue_full, resource_exhausted/too_large.
 	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
+	// SendStream is Send pipelined on one bidirectional stream (HTTP/2), for
+	// clients that send many messages: each request carries one SendRequest
+	// and a sequence number chosen by the client, and the server stores it
+	// without waiting for the previous one's commit. Each request gets
+	// exactly one response with its sequence, sent only after the message is
+	// durably stored (or refused); responses may arrive in any order. Every
+	// message has Send's checks, limits (message <= 192 KiB, request
+	// <= 256 KiB), authorization and idempotency by (sending device,
+	// client_message_id). A refused message gets a response with code and
+	// error set, and the stream goes on; nothing of it is stored. At most
+	// 1,024 messages per stream are in flight (read but not yet
+	// acknowledged); beyond that the server stops reading, so HTTP/2 flow
+	// control holds the client back. The stream ends when the client closes
+	// its side and every response is sent, with
+	// resource_exhausted/message_too_large for a request over 256 KiB, and
+	// with unauthenticated/session_revoked when the device is revoked
+	// (messages not yet acknowledged may or may not be stored: resend them
+	// on a new stream, by the same client_message_id).
+	SendStream(context.Context) *connect.BidiStreamForClient[v1.SendStreamRequest, v1.SendStreamResponse]
 	// Subscribe streams the calling device's queue in cursor order, starting
 	// after after_cursor, then stays open and streams new envelopes as they
 	// arrive. Delivery is at least once; the client de-duplicates by cursor.
@@ -491,6 +513,12 @@ func NewMessageServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(messageServiceMethods.ByName("Send")),
 			connect.WithClientOptions(opts...),
 		),
+		sendStream: connect.NewClient[v1.SendStreamRequest, v1.SendStreamResponse](
+			httpClient,
+			baseURL+MessageServiceSendStreamProcedure,
+			connect.WithSchema(messageServiceMethods.ByName("SendStream")),
+			connect.WithClientOptions(opts...),
+		),
 		subscribe: connect.NewClient[v1.SubscribeRequest, v1.SubscribeResponse](
 			httpClient,
 			baseURL+MessageServiceSubscribeProcedure,
@@ -508,14 +536,20 @@ func NewMessageServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 
 // messageServiceClient implements MessageServiceClient.
 type messageServiceClient struct {
-	send      *connect.Client[v1.SendRequest, v1.SendResponse]
-	subscribe *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
-	ack       *connect.Client[v1.AckRequest, v1.AckResponse]
+	send       *connect.Client[v1.SendRequest, v1.SendResponse]
+	sendStream *connect.Client[v1.SendStreamRequest, v1.SendStreamResponse]
+	subscribe  *connect.Client[v1.SubscribeRequest, v1.SubscribeResponse]
+	ack        *connect.Client[v1.AckRequest, v1.AckResponse]
 }
 
 // Send calls sealine.v1.MessageService.Send.
 func (c *messageServiceClient) Send(ctx context.Context, req *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error) {
 	return c.send.CallUnary(ctx, req)
+}
+
+// SendStream calls sealine.v1.MessageService.SendStream.
+func (c *messageServiceClient) SendStream(ctx context.Context) *connect.BidiStreamForClient[v1.SendStreamRequest, v1.SendStreamResponse] {
+	return c.sendStream.CallBidiStream(ctx)
 }
 
 // Subscribe calls sealine.v1.MessageService.Subscribe.
@@ -536,6 +570,25 @@ type MessageServiceHandler interface {
 	// Errors: permission_denied/not_member, failed_precondition/stale_epoch,
 	// resource_exhausted/queue_full, resource_exhausted/too_large.
 	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
+	// SendStream is Send pipelined on one bidirectional stream (HTTP/2), for
+	// clients that send many messages: each request carries one SendRequest
+	// and a sequence number chosen by the client, and the server stores it
+	// without waiting for the previous one's commit. Each request gets
+	// exactly one response with its sequence, sent only after the message is
+	// durably stored (or refused); responses may arrive in any order. Every
+	// message has Send's checks, limits (message <= 192 KiB, request
+	// <= 256 KiB), authorization and idempotency by (sending device,
+	// client_message_id). A refused message gets a response with code and
+	// error set, and the stream goes on; nothing of it is stored. At most
+	// 1,024 messages per stream are in flight (read but not yet
+	// acknowledged); beyond that the server stops reading, so HTTP/2 flow
+	// control holds the client back. The stream ends when the client closes
+	// its side and every response is sent, with
+	// resource_exhausted/message_too_large for a request over 256 KiB, and
+	// with unauthenticated/session_revoked when the device is revoked
+	// (messages not yet acknowledged may or may not be stored: resend them
+	// on a new stream, by the same client_message_id).
+	SendStream(context.Context, *connect.BidiStream[v1.SendStreamRequest, v1.SendStreamResponse]) error
 	// Subscribe streams the calling device's queue in cursor order, starting
 	// after after_cursor, then stays open and streams new envelopes as they
 	// arrive. Delivery is at least once; the client de-duplicates by cursor.
@@ -560,6 +613,12 @@ func NewMessageServiceHandler(svc MessageServiceHandler, opts ...connect.Handler
 		connect.WithSchema(messageServiceMethods.ByName("Send")),
 		connect.WithHandlerOptions(opts...),
 	)
+	messageServiceSendStreamHandler := connect.NewBidiStreamHandler(
+		MessageServiceSendStreamProcedure,
+		svc.SendStream,
+		connect.WithSchema(messageServiceMethods.ByName("SendStream")),
+		connect.WithHandlerOptions(opts...),
+	)
 	messageServiceSubscribeHandler := connect.NewServerStreamHandler(
 		MessageServiceSubscribeProcedure,
 		svc.Subscribe,
@@ -576,6 +635,8 @@ func NewMessageServiceHandler(svc MessageServiceHandler, opts ...connect.Handler
 		switch r.URL.Path {
 		case MessageServiceSendProcedure:
 			messageServiceSendHandler.ServeHTTP(w, r)
+		case MessageServiceSendStreamProcedure:
+			messageServiceSendStreamHandler.ServeHTTP(w, r)
 		case MessageServiceSubscribeProcedure:
 			messageServiceSubscribeHandler.ServeHTTP(w, r)
 		case MessageServiceAckProcedure:
@@ -591,6 +652,10 @@ type UnimplementedMessageServiceHandler struct{}
 
 func (UnimplementedMessageServiceHandler) Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sealine.v1.MessageService.Send is not implemented"))
+}
+
+func (UnimplementedMessageServiceHandler) SendStream(context.Context, *connect.BidiStream[v1.SendStreamRequest, v1.SendStreamResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("sealine.v1.MessageService.SendStream is not implemented"))
 }
 
 func (UnimplementedMessageServiceHandler) Subscribe(context.Context, *connect.Request[v1.SubscribeRequest], *connect.ServerStream[v1.SubscribeResponse]) error {

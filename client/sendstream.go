@@ -1,0 +1,139 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"connectrpc.com/connect"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
+)
+
+// StreamSender pipelines already-encrypted MLS application messages on
+// one MessageService.SendStream: Send does not wait for the previous
+// message's commit, and every message gets exactly one StreamAck, sent by
+// the server once the message is durably stored (or refused). It is the
+// low-level path for load generators and bulk senders; Messenger.Send
+// encrypts, keeps history and uses unary Send.
+//
+// Send may be called from one goroutine at a time; Acks may be read
+// concurrently. The server holds at most 1,024 messages of a stream in
+// flight and then stops reading, so Send blocks until acks are read.
+type StreamSender struct {
+	stream *connect.BidiStreamForClient[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]
+	cancel context.CancelFunc
+	acks   chan StreamAck
+
+	mu  sync.Mutex // guards seq and sends on stream
+	seq uint64
+	err error // set before acks is closed
+}
+
+// StreamMessage is one pre-encrypted message for a SendStream (see
+// sealinev1.SendRequest for the fields).
+type StreamMessage struct {
+	ConversationID  string
+	ClientMessageID []byte // 16 bytes, unique per sending device
+	Epoch           uint64
+	Message         []byte // an MLSMessage PrivateMessage, <= 192 KiB
+}
+
+// StreamAck answers one StreamMessage, by the sequence Send returned.
+// Err is nil when the message is stored (Duplicate: it already was, by
+// its ClientMessageID), else an *Error as for a unary Send.
+type StreamAck struct {
+	Sequence  uint64
+	Duplicate bool
+	Err       error
+}
+
+// SendStream opens a StreamSender for the logged-in device. The stream
+// lives until ctx ends, Close, or, after CloseSend, the last ack.
+func (c *Client) SendStream(ctx context.Context) (*StreamSender, error) {
+	s, err := c.Session()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	msgs := sealinev1connect.NewMessageServiceClient(c.hc, c.server, connect.WithReadMaxBytes(maxResponseBytes))
+	stream := msgs.SendStream(ctx)
+	stream.RequestHeader().Set("Authorization", "Bearer "+s.Token)
+	ss := &StreamSender{stream: stream, cancel: cancel, acks: make(chan StreamAck, 1024)}
+	go ss.receive()
+	return ss, nil
+}
+
+// Send queues m and returns its sequence, the StreamAck's Sequence. An
+// error means the stream failed (see Err): open a new one and resend the
+// unacknowledged messages with the same ClientMessageIDs.
+func (s *StreamSender) Send(m StreamMessage) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	err := s.stream.Send(&sealinev1.SendStreamRequest{Sequence: s.seq, Send: &sealinev1.SendRequest{
+		ConversationId: m.ConversationID, ClientMessageId: m.ClientMessageID, Epoch: m.Epoch, Message: m.Message,
+	}})
+	if err != nil {
+		return 0, mapError(err)
+	}
+	return s.seq, nil
+}
+
+// CloseSend says no more messages follow; Acks then delivers the rest and
+// is closed.
+func (s *StreamSender) CloseSend() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return mapError(s.stream.CloseRequest())
+}
+
+// Acks delivers one StreamAck per message, in any order. It is closed when
+// the stream ends; Err then says why.
+func (s *StreamSender) Acks() <-chan StreamAck { return s.acks }
+
+// Err is nil while the stream is open and after a clean end (CloseSend and
+// every ack delivered); else the stream's error, e.g. ErrSessionInvalid.
+// Call it after Acks is closed.
+func (s *StreamSender) Err() error { return s.err }
+
+// Close aborts the stream. Messages not yet acknowledged may or may not
+// be stored.
+func (s *StreamSender) Close() { s.cancel() }
+
+// receive turns responses into acks until the stream ends.
+func (s *StreamSender) receive() {
+	defer close(s.acks)
+	defer s.cancel()
+	for {
+		r, err := s.stream.Receive()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				s.err = mapError(err)
+			}
+			s.stream.CloseResponse()
+			return
+		}
+		s.acks <- StreamAck{Sequence: r.GetSequence(), Duplicate: r.GetDuplicate(), Err: ackError(r)}
+	}
+}
+
+// ackError returns the refusal a response carries, as an *Error.
+func ackError(r *sealinev1.SendStreamResponse) error {
+	if r.GetCode() == "" {
+		return nil
+	}
+	var code connect.Code
+	if err := code.UnmarshalText([]byte(r.GetCode())); err != nil {
+		code = connect.CodeUnknown
+	}
+	d := r.GetError()
+	e := &Error{Code: code, Reason: d.GetReason(), Field: d.GetField(), kind: reasons[d.GetReason()],
+		cause: connect.NewError(code, errors.New(r.GetCode()+"/"+d.GetReason()))}
+	if d.GetRetryAfter() != nil {
+		e.RetryAfter = d.GetRetryAfter().AsTime()
+	}
+	return e
+}

@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"connectrpc.com/connect"
+
+	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+)
+
+// SendStream: Send pipelined on one bidirectional stream. Three goroutines
+// share a stream:
+//
+//   - read (a goroutine) receives each request, checks it as Send does
+//     (sendPost) and queues an item for acks; a post it also queues for
+//     forward. acks holds at most maxStreamInFlight items, so a client that
+//     runs ahead of the commits is held back by HTTP/2 flow control.
+//   - forward (a goroutine) hands every post queued so far to the
+//     group-commit writer as one slice, without waiting for its commit.
+//   - the handler itself sends one response per item, in the order read,
+//     once the item's post is committed (or at once for a refused
+//     request), and re-checks the session on every hint for the user and
+//     every WatchPoll, so a revoked device's stream ends with
+//     session_revoked.
+//
+// Acknowledging in the order read costs nothing: the single writer
+// commits one stream's posts in the order they were handed over.
+
+// maxStreamInFlight bounds the messages one SendStream has read but not
+// yet acknowledged.
+const maxStreamInFlight = 1024
+
+// streamItem is one request of a SendStream: its post, or why it was
+// refused.
+type streamItem struct {
+	seq uint64
+	pd  *pending // nil when refused
+	err error
+}
+
+type sendStream struct {
+	s       *Server
+	c       caller
+	stream  *connect.BidiStream[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]
+	acks    chan streamItem // closed by read when the client is done
+	forward chan *pending   // closed by read
+	readErr error           // set by read before it closes acks
+}
+
+// SendStream implements sealinev1connect.MessageServiceHandler.
+func (ms messageService) SendStream(ctx context.Context, stream *connect.BidiStream[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]) error {
+	s, c := ms.s, callerOf(ctx)
+	revoked, cancelUser := s.cfg.Notifier.Subscribe(c.userID)
+	defer cancelUser()
+	if err := s.sessionAlive(ctx, c); err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ss := &sendStream{
+		s: s, c: c, stream: stream,
+		acks:    make(chan streamItem, maxStreamInFlight),
+		forward: make(chan *pending, maxStreamInFlight),
+	}
+	go ss.read(ctx)
+	go ss.forwardPosts(ctx)
+	return ss.answer(ctx, revoked)
+}
+
+// read receives requests until the client closes its side (or the stream
+// fails) and queues them.
+func (ss *sendStream) read(ctx context.Context) {
+	defer close(ss.acks)
+	defer close(ss.forward)
+	for {
+		req, err := ss.stream.Receive()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				ss.readErr = err
+			}
+			return
+		}
+		it := streamItem{seq: req.GetSequence()}
+		p, err := ss.s.sendPost(ctx, ss.c, req.GetSend())
+		if err != nil {
+			it.err = err
+		} else {
+			it.pd = newPending(p)
+		}
+		if !ss.queue(ctx, it) {
+			return
+		}
+	}
+}
+
+// queue hands it to the handler, and its post to forwardPosts; false when
+// the stream is over.
+func (ss *sendStream) queue(ctx context.Context, it streamItem) bool {
+	select {
+	case ss.acks <- it:
+	case <-ctx.Done():
+		return false
+	}
+	if it.pd == nil {
+		return true
+	}
+	select {
+	case ss.forward <- it.pd:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// forwardPosts hands the writer every queued post, as one slice of at
+// most BatchMax. A post the writer never took fails with the reason.
+func (ss *sendStream) forwardPosts(ctx context.Context) {
+	max := ss.s.msg.cfg.BatchMax
+	for first := range ss.forward {
+		batch := []*pending{first}
+	more:
+		for len(batch) < max {
+			select {
+			case pd, ok := <-ss.forward:
+				if !ok {
+					break more
+				}
+				batch = append(batch, pd)
+			default:
+				break more
+			}
+		}
+		if err := ss.s.msg.committer.submitAll(ctx, batch); err != nil {
+			for _, pd := range batch {
+				pd.res.Err = err
+				close(pd.done)
+			}
+		}
+	}
+}
+
+// answer sends each item's response once it is decided; it returns when
+// the client is done and everything is answered, or when the stream must
+// end.
+func (ss *sendStream) answer(ctx context.Context, revoked <-chan struct{}) error {
+	s := ss.s
+	tick := time.NewTicker(s.cfg.WatchPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case it, ok := <-ss.acks:
+			if !ok {
+				return ss.readErr
+			}
+			if err := ss.answerOne(ctx, it); err != nil {
+				return err
+			}
+		case <-revoked:
+			if err := s.sessionAlive(ctx, ss.c); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if err := s.sessionAlive(ctx, ss.c); err != nil {
+				return err
+			}
+		case <-s.stopping:
+			return errReason(connect.CodeUnavailable, ReasonShuttingDown)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// answerOne waits for it to be decided and sends its response.
+func (ss *sendStream) answerOne(ctx context.Context, it streamItem) error {
+	resp := &sealinev1.SendStreamResponse{Sequence: it.seq}
+	err := it.err
+	if it.pd != nil {
+		select {
+		case <-it.pd.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		resp.Duplicate = it.pd.res.Duplicate
+		if it.pd.res.Err != nil {
+			err = ss.s.storeError(ctx, "send", it.pd.res.Err)
+		}
+	}
+	if err != nil {
+		resp.Code, resp.Error = connect.CodeOf(err).String(), detailOf(err)
+	}
+	return ss.stream.Send(resp)
+}
+
+// detailOf returns the ErrorDetail of err, or one with no reason.
+func detailOf(err error) *sealinev1.ErrorDetail {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		for _, d := range ce.Details() {
+			v, err := d.Value()
+			if ed, ok := v.(*sealinev1.ErrorDetail); ok && err == nil {
+				return ed
+			}
+		}
+	}
+	return &sealinev1.ErrorDetail{}
+}
