@@ -24,6 +24,14 @@ func externalGroup(t *testing.T, cs CipherSuite, ds *SignaturePrivateKey, withEx
 	alice.g, err = NewGroup(cfg, []byte("ext-group"), alice.kp, alice.priv, alice.sig, exts)
 	must(t, err)
 	pc := commitAndDeliver(t, alice, CommitParams{Add: []*KeyPackage{bob.kp, carol.kp}})
+	for i, m := range []*member{bob, carol} {
+		if ln := pc.LeafNode(pc.Info.Added[i]); ln == nil || string(ln.Credential.Identity) != m.name {
+			t.Fatalf("PendingCommit.LeafNode(%d) = %v, want %s", pc.Info.Added[i], ln, m.name)
+		}
+	}
+	if pc.LeafNode(99) != nil || (*PendingCommit)(nil).LeafNode(0) != nil {
+		t.Fatal("LeafNode of a missing leaf or commit is not nil")
+	}
 	bob.join(t, cfg, pc.Welcome)
 	carol.join(t, cfg, pc.Welcome)
 	return alice, bob, carol

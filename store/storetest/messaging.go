@@ -26,6 +26,7 @@ var messagingTests = []struct {
 	{"QueueBound", testQueueBound},
 	{"Ack", testAck},
 	{"Blobs", testBlobs},
+	{"ExternalSenders", testExternalSenders},
 }
 
 // room is a conversation with devices of two users, all members.
