@@ -99,7 +99,7 @@ func (m *Messenger) prepareCommit(convID string, build func(*mls.Group) (change,
 	for _, who := range ch.added {
 		req.AddedDeviceIds = append(req.AddedDeviceIds, who.DeviceID)
 	}
-	req.AddedLeaves = addedLeaves(pc, req.AddedDeviceIds)
+	req.AddedLeaves = addedLeaves(cv.g, pc, req.AddedDeviceIds)
 	if pc.Welcome != nil {
 		req.Welcomes = []*sealinev1.Welcome{{Welcome: pc.Welcome, DeviceIds: req.AddedDeviceIds}}
 	}

@@ -48,8 +48,12 @@ func (m *Messenger) groupExtensions(ctx context.Context, cs mls.CipherSuite) ([]
 }
 
 // addedLeaves tells the server the leaf each device in added got in the
-// commit's new epoch.
-func addedLeaves(pc *mls.PendingCommit, added []string) []*sealinev1.DeviceLeaf {
+// commit's new epoch, if g lists the server as external sender (else the
+// server could send it Remove proposals its members refuse).
+func addedLeaves(g *mls.Group, pc *mls.PendingCommit, added []string) []*sealinev1.DeviceLeaf {
+	if !hasExternalSenders(g) {
+		return nil
+	}
 	var out []*sealinev1.DeviceLeaf
 	for _, leaf := range pc.Info.Added {
 		ln := pc.LeafNode(leaf)
@@ -80,4 +84,13 @@ func (m *Messenger) onExternalProposal(cv *conversation, rcv *mls.Received, out 
 	}
 	m.leaving[conv][who] = true
 	m.scheduleLeaves(cv, out)
+}
+
+func hasExternalSenders(g *mls.Group) bool {
+	for _, e := range g.GroupContext().Extensions {
+		if e.Type == mls.ExtensionExternalSenders {
+			return true
+		}
+	}
+	return false
 }
