@@ -171,3 +171,48 @@ func TestWithdrawalExternalRemove(t *testing.T) {
 		t.Fatalf("dave got %q", text)
 	}
 }
+
+// TestCommitAddedLeavesRefused: added_leaves naming a device the commit
+// does not add, or one device twice, is invalid_argument/field_invalid,
+// and the conversation stays at its epoch.
+func TestCommitAddedLeavesRefused(t *testing.T) {
+	e := testenv.New(t)
+	bob := newMember(t, e, e.RegisterDevice(t, "bob", withdrawPassword, "laptop"))
+	dave := newMember(t, e, e.RegisterDevice(t, "dave", withdrawPassword, "laptop"))
+	dave.upload(t)
+	createWithServer(t, bob)
+	claim, err := e.KeyPackages(bob.Token).ClaimKeyPackages(context.Background(), connect.NewRequest(
+		&sealinev1.ClaimKeyPackagesRequest{UserId: dave.UserID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mls.ParseMLSMessage(claim.Msg.GetKeyPackages()[0].GetKeyPackage())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := bob.group.Commit(mls.CommitParams{Add: []*mls.KeyPackage{msg.KeyPackage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{dave.DeviceID}
+	for _, tc := range []struct {
+		name   string
+		leaves []*sealinev1.DeviceLeaf
+	}{
+		{"not added", []*sealinev1.DeviceLeaf{{DeviceId: bob.DeviceID, LeafIndex: 0}}},
+		{"twice", []*sealinev1.DeviceLeaf{{DeviceId: dave.DeviceID, LeafIndex: 1}, {DeviceId: dave.DeviceID, LeafIndex: 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := &sealinev1.CommitRequest{ConversationId: bob.conv, Epoch: bob.group.Epoch(), Commit: pc.Commit, AddedDeviceIds: ids,
+				Welcomes: []*sealinev1.Welcome{{Welcome: pc.Welcome, DeviceIds: ids}}, AddedLeaves: tc.leaves}
+			_, err := e.Conversations(bob.Token).Commit(context.Background(), connect.NewRequest(req))
+			if connect.CodeOf(err) != connect.CodeInvalidArgument || testenv.Reason(err) != server.ReasonFieldInvalid {
+				t.Fatalf("commit = %v, want invalid_argument/field_invalid", err)
+			}
+			list, err := e.Conversations(bob.Token).ListConversations(context.Background(), connect.NewRequest(&sealinev1.ListConversationsRequest{}))
+			if err != nil || list.Msg.GetConversations()[0].GetEpoch() != 0 {
+				t.Fatalf("conversations after a refused commit: %v, %v", list.Msg.GetConversations(), err)
+			}
+		})
+	}
+}
