@@ -99,7 +99,10 @@ func (s *chatSession) setupInput() (restore func()) {
 				io.Writer
 			}{in, out}, chatPrompt)
 			s.out, s.readLine = t, t.ReadLine
-			return func() { _ = term.Restore(int(in.Fd()), state) }
+			return func() {
+				fmt.Fprint(out, "\r\n") // below the last prompt
+				_ = term.Restore(int(in.Fd()), state)
+			}
 		}
 	}
 	sc := bufio.NewScanner(s.a.stdin)
@@ -265,6 +268,10 @@ func (s *chatSession) event(ctx context.Context, ev client.Event) {
 	case *client.TypingEvent:
 		if ev.ConvID == s.conv && ev.Typing {
 			fmt.Fprintf(s.out, "(%s is typing)\n", printable(userName(s.m, ev.From.UserID)))
+		}
+	case *client.MemberEvent:
+		if ev.By != s.m.Me() { // this device's own changes are no news here
+			writeEvent(s.out, s.m, ev)
 		}
 	case *client.SecurityWarning:
 		fmt.Fprintf(s.out, "!!! SECURITY WARNING %s in %s: %s !!!\n", ev.Kind, convLabel(s.m, ev.ConvID), printable(ev.Detail))
