@@ -63,7 +63,7 @@ func (a *app) chat(ctx context.Context, target string, n int) error {
 	var early []client.Event // arrived during the first sync
 	m, err := a.openMessenger(ctx, func(_ *client.Messenger, ev client.Event) { early = append(early, ev) })
 	if err != nil {
-		return err
+		return interrupted(ctx, err)
 	}
 	defer m.Close()
 	conv, err := openConversation(ctx, m, target)

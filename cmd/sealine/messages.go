@@ -125,6 +125,15 @@ func follow(ctx context.Context, m *client.Messenger, onEvent eventFunc) error {
 	}
 }
 
+// interrupted is nil when ctx was canceled (Ctrl-C ends a chat or a
+// follow cleanly, even during its first sync), else err.
+func interrupted(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return err
+}
+
 // findConversation returns the conversation target names, creating none:
 // a conversation id, a group's name, or "@USER" or USER for the direct
 // conversation with USER.

@@ -80,6 +80,9 @@ func (r *reader) run(ctx context.Context, followOn bool) error {
 		}
 		r.a.warn(ev)
 	})
+	if err != nil && followOn {
+		return interrupted(ctx, err)
+	}
 	if err != nil {
 		return err
 	}
