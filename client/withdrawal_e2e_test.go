@@ -59,3 +59,42 @@ func waitMembers(t testing.TB, m *client.Messenger, conv string, n int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestE2ERevokedDeviceRemovedByServer: alice revokes her phone; the
+// server proposes its removal from the group and a remaining member
+// commits it, so the roster no longer lists it and the others talk on.
+func TestE2ERevokedDeviceRemovedByServer(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	laptop := env.SDKUser(t, "rvalice", nil)
+	phone := env.SDKLogin(t, "rvalice", nil)
+	bob := env.SDKUser(t, "rvbob", nil)
+	ms := []*client.Messenger{}
+	for _, c := range []*client.Client{laptop, bob, phone} {
+		ms = append(ms, env.Messenger(t, c, true, client.MessengerConfig{KeyPackages: 2}))
+	}
+	conv, err := ms[0].CreateGroup(ctx, "", "rvbob")
+	if err != nil {
+		t.Fatalf("CreateGroup: %v", err)
+	}
+	everyoneJoins(t, ms[1:], conv)
+	waitMembers(t, ms[0], conv, 3)
+	devices, err := laptop.Devices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devices {
+		if !d.Current {
+			if err := laptop.RevokeDevice(ctx, d.ID); err != nil {
+				t.Fatalf("RevokeDevice: %v", err)
+			}
+		}
+	}
+	for _, m := range ms[:2] {
+		waitMembers(t, m, conv, 2)
+	}
+	if _, err := ms[1].Send(ctx, conv, "after the phone"); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	waitText(t, ms[0], conv, "after the phone")
+}

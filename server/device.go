@@ -63,6 +63,7 @@ func (d deviceService) RevokeDevice(ctx context.Context, req *connect.Request[se
 	if err := validateRevoke(req.Msg); err != nil {
 		return nil, err
 	}
+	leaves := s.leavesOfDevice(ctx, c.userID, req.Msg.GetDeviceId())
 	err := s.store.RevokeDevice(ctx, c.userID, req.Msg.GetDeviceId())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apiError(connect.CodeNotFound, ReasonDeviceNotFound, "device_id", time.Time{})
@@ -71,7 +72,11 @@ func (d deviceService) RevokeDevice(ctx context.Context, req *connect.Request[se
 		return nil, s.errInternal(ctx, "revoke device", err)
 	}
 	s.cfg.Notifier.Notify(c.userID)
-	s.logger(ctx).Info("device revoked", "user_id", c.userID, "device_id", req.Msg.GetDeviceId())
+	// The server proposes the device's removal from its groups (as their
+	// external sender); a remaining member commits it.
+	removals, failures := s.removeDevices(context.WithoutCancel(ctx), leaves)
+	s.logger(ctx).Info("device revoked", "user_id", c.userID, "device_id", req.Msg.GetDeviceId(),
+		"remove_proposals", removals, "remove_proposal_failures", failures)
 	return connect.NewResponse(&sealinev1.RevokeDeviceResponse{}), nil
 }
 

@@ -151,3 +151,21 @@ func (s *Server) recordCreator(ctx context.Context, m *sealinev1.CreateConversat
 	}
 	return s.store.SetLeaves(ctx, convID, []store.DeviceLeaf{{ConversationID: convID, DeviceID: deviceID}})
 }
+
+// leavesOfDevice lists one device's known leaves, for the Remove
+// proposals that follow its revocation; a failure only logs (the
+// revocation itself must not depend on it).
+func (s *Server) leavesOfDevice(ctx context.Context, userID, deviceID string) []store.DeviceLeaf {
+	all, err := s.store.LeavesOfUser(ctx, userID)
+	if err != nil {
+		s.logger(ctx).Warn("list leaves", "err", err)
+		return nil
+	}
+	var out []store.DeviceLeaf
+	for _, l := range all {
+		if l.DeviceID == deviceID {
+			out = append(out, l)
+		}
+	}
+	return out
+}
