@@ -20,19 +20,23 @@ func TestScenariosPostgres(t *testing.T) { testScenarios(t, testenv.PostgresDSN(
 
 func testScenarios(t *testing.T, db string) {
 	cases := []struct {
-		name string
-		cfg  Config
+		name  string
+		cfg   Config
+		extra bool // skipped with -short
 	}{
-		{"1to1", Config{Scenario: OneToOne, Pairs: 2, Rate: 100}},
-		{"1to1-max", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 200}},
-		{"1to1-fast", Config{Scenario: OneToOne, Pairs: 2, Rate: 400, FastClients: true}},
-		{"group", Config{Scenario: Group, GroupSize: 4, Rate: 50}},
-		{"group-fast", Config{Scenario: Group, GroupSize: 5, Rate: 200, FastClients: true}},
-		{"churn", Config{Scenario: Churn, GroupSize: 3}},
-		{"idle", Config{Scenario: Idle, Conns: 50}},
+		{"1to1", Config{Scenario: OneToOne, Pairs: 2, Rate: 100}, false},
+		{"1to1-max", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 200}, true},
+		{"1to1-fast", Config{Scenario: OneToOne, Pairs: 2, Rate: 400, FastClients: true}, true},
+		{"group", Config{Scenario: Group, GroupSize: 4, Rate: 50}, false},
+		{"group-fast", Config{Scenario: Group, GroupSize: 5, Rate: 200, FastClients: true}, true},
+		{"churn", Config{Scenario: Churn, GroupSize: 3}, false},
+		{"idle", Config{Scenario: Idle, Conns: 50}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.extra && testing.Short() {
+				t.Skip("-short")
+			}
 			cfg := tc.cfg
 			cfg.Duration, cfg.Drain, cfg.DB = time.Second, 3*time.Second, db
 			rep, err := Run(context.Background(), cfg)
