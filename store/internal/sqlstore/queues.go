@@ -11,15 +11,21 @@ import (
 )
 
 // Post applies the posts in one transaction, each inside its own
-// savepoint, so a post that fails is undone alone.
+// savepoint, so a post that fails is undone alone. The queue rows of the
+// posts that succeed are inserted together at the end, a few multi-row
+// INSERTs per batch rather than one per post: their cursors were already
+// taken from the counter rows inside each post's savepoint, and nothing in
+// a post reads the queue table, so only the statement count changes.
 func (s *Store) Post(ctx context.Context, posts []store.Post) ([]store.PostResult, error) {
 	results := make([]store.PostResult, len(posts))
 	err := s.tx(ctx, func(q Querier) error {
+		var queued []queueRow
 		for i, p := range posts {
 			if _, err := q.Exec(ctx, `SAVEPOINT post`); err != nil {
 				return err
 			}
-			results[i] = s.post(ctx, q, p)
+			mark := len(queued)
+			results[i] = s.post(ctx, q, p, &queued)
 			undo := `RELEASE SAVEPOINT post`
 			if results[i].Err != nil {
 				undo = `ROLLBACK TO SAVEPOINT post`
@@ -28,12 +34,13 @@ func (s *Store) Post(ctx context.Context, posts []store.Post) ([]store.PostResul
 				return err
 			}
 			if results[i].Err != nil {
+				queued = queued[:mark]
 				if _, err := q.Exec(ctx, `RELEASE SAVEPOINT post`); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
+		return insertQueue(ctx, q, queued)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("post: %w", err)
@@ -44,8 +51,9 @@ func (s *Store) Post(ctx context.Context, posts []store.Post) ([]store.PostResul
 // post applies one post. An application message is inserted first, so
 // its (sender, client message id) decides a retry; then membership and
 // epoch (a commit moves it with a conditional UPDATE), then the fan-out.
-// Whatever fails is undone by the caller's savepoint.
-func (s *Store) post(ctx context.Context, q Querier, p store.Post) store.PostResult {
+// Whatever fails is undone by the caller's savepoint; the post's queue
+// rows are appended to queued for the caller to insert.
+func (s *Store) post(ctx context.Context, q Querier, p store.Post, queued *[]queueRow) store.PostResult {
 	if p.Kind == store.EnvelopeApplication {
 		fresh, err := insertMessage(ctx, q, p, p.ID, p.Payload, p.Kind)
 		if err != nil || !fresh {
@@ -56,7 +64,7 @@ func (s *Store) post(ctx context.Context, q Querier, p store.Post) store.PostRes
 	if err != nil {
 		return store.PostResult{Err: err}
 	}
-	res, err := s.deliver(ctx, q, p)
+	res, err := s.deliver(ctx, q, p, queued)
 	res.Epoch, res.Err = epoch, err
 	return res
 }
@@ -114,8 +122,9 @@ const membersExcept = `SELECT device_id FROM conversation_members WHERE conversa
 
 // deliver queues the post for its recipients: every other member (a
 // commit: every member, the committer too). A commit then changes the
-// member list and queues its Welcomes; a leave removes the sender.
-func (s *Store) deliver(ctx context.Context, q Querier, p store.Post) (store.PostResult, error) {
+// member list and queues its Welcomes; a leave removes the sender. The
+// queue rows go to queued.
+func (s *Store) deliver(ctx context.Context, q Querier, p store.Post, queued *[]queueRow) (store.PostResult, error) {
 	except := p.SenderDeviceID
 	if p.Kind == store.EnvelopeCommit {
 		except = ""
@@ -125,7 +134,7 @@ func (s *Store) deliver(ctx context.Context, q Querier, p store.Post) (store.Pos
 			return store.PostResult{}, err
 		}
 	}
-	to, cursors, err := s.fanOut(ctx, q, p.ID, p.MaxQueue, membersExcept, p.ConversationID, except)
+	to, cursors, err := s.assign(ctx, q, queued, p.ID, p.MaxQueue, membersExcept, p.ConversationID, except)
 	if err != nil {
 		return store.PostResult{}, err
 	}
@@ -142,14 +151,14 @@ func (s *Store) deliver(ctx context.Context, q Querier, p store.Post) (store.Pos
 	if p.Kind != store.EnvelopeCommit {
 		return res, nil
 	}
-	welcomed, err := s.applyMembership(ctx, q, p)
+	welcomed, err := s.applyMembership(ctx, q, p, queued)
 	res.Recipients = append(res.Recipients, welcomed...)
 	return res, err
 }
 
 // applyMembership removes and adds members, then queues each Welcome for
-// its devices; it returns the welcomed devices.
-func (s *Store) applyMembership(ctx context.Context, q Querier, p store.Post) ([]string, error) {
+// its devices (rows to queued); it returns the welcomed devices.
+func (s *Store) applyMembership(ctx context.Context, q Querier, p store.Post, queued *[]queueRow) ([]string, error) {
 	for _, id := range p.Removed {
 		_, err := q.Exec(ctx, `DELETE FROM conversation_members WHERE conversation_id = $1 AND device_id = $2`,
 			p.ConversationID, id)
@@ -171,7 +180,7 @@ func (s *Store) applyMembership(ctx context.Context, q Querier, p store.Post) ([
 			return nil, err
 		}
 		list, args := placeholders(w.DeviceIDs)
-		to, _, err := s.fanOut(ctx, q, w.ID, p.MaxQueue, `SELECT id FROM devices WHERE id IN (`+list+`)`, args...)
+		to, _, err := s.assign(ctx, q, queued, w.ID, p.MaxQueue, `SELECT id FROM devices WHERE id IN (`+list+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -215,13 +224,30 @@ func insertMessage(ctx context.Context, q Querier, p store.Post, id string, payl
 	return n == 1, nil
 }
 
-// fanOut assigns the next cursor of every device that the sub-select picks
-// in one UPDATE … RETURNING, refuses the post if any queue would pass max,
-// and queues messageID for them all in one INSERT per 500 devices. It
-// returns the devices, sorted, with their cursors. On PostgreSQL the
-// counter rows are locked in device order first, so concurrent fan-outs
-// to overlapping groups do not deadlock.
+// fanOut assigns cursors as assign does and queues messageID for the
+// devices at once, in one INSERT per 500 devices.
 func (s *Store) fanOut(ctx context.Context, q Querier, messageID string, max int, sub string, args ...any) ([]string, []uint64, error) {
+	var queued []queueRow
+	devices, cursors, err := s.assign(ctx, q, &queued, messageID, max, sub, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return devices, cursors, insertQueue(ctx, q, queued)
+}
+
+// queueRow is one queue entry not yet inserted.
+type queueRow struct {
+	device, message string
+	cursor          uint64
+}
+
+// assign takes the next cursor of every device that the sub-select picks
+// in one UPDATE … RETURNING, refuses the post if any queue would pass max,
+// and appends a row queueing messageID for each to queued. It returns the
+// devices, sorted, with their cursors. On PostgreSQL the counter rows are
+// locked in device order first, so concurrent fan-outs to overlapping
+// groups do not deadlock.
+func (s *Store) assign(ctx context.Context, q Querier, queued *[]queueRow, messageID string, max int, sub string, args ...any) ([]string, []uint64, error) {
 	if s.postgres() {
 		_, err := q.Exec(ctx, `SELECT 1 FROM (SELECT device_id FROM device_counters WHERE device_id IN (`+sub+`)
 			ORDER BY device_id FOR UPDATE) AS locked`, args...)
@@ -246,7 +272,10 @@ func (s *Store) fanOut(ctx context.Context, q Querier, messageID string, max int
 		}
 		devices[i], cursors[i] = c.device, uint64(c.cursor)
 	}
-	return devices, cursors, insertQueue(ctx, q, messageID, devices, cursors)
+	for i, d := range devices {
+		*queued = append(*queued, queueRow{device: d, message: messageID, cursor: cursors[i]})
+	}
+	return devices, cursors, nil
 }
 
 type counter struct {
@@ -260,12 +289,19 @@ func scanCounter(r Row) (counter, error) {
 	return c, err
 }
 
-// queueChunk bounds the rows of one INSERT (3 parameters each).
-const queueChunk = 500
+// queueChunk is the rows of one multi-row queue INSERT (3 parameters each).
+const queueChunk = 16
 
-func insertQueue(ctx context.Context, q Querier, messageID string, devices []string, cursors []uint64) error {
-	for start := 0; start < len(devices); start += queueChunk {
-		end := min(start+queueChunk, len(devices))
+// insertQueue inserts rows, queueChunk in one INSERT and the rest one by
+// one, so that a transaction prepares at most two statements for them
+// however many rows each post queues. (Long VALUES lists cost SQLite more
+// to prepare and bind per row than short ones.)
+func insertQueue(ctx context.Context, q Querier, rows []queueRow) error {
+	for start := 0; start < len(rows); {
+		end := start + 1
+		if len(rows)-start >= queueChunk {
+			end = start + queueChunk
+		}
 		var sql strings.Builder
 		sql.WriteString(`INSERT INTO queue (device_id, cursor, message_id) VALUES `)
 		args := make([]any, 0, 3*(end-start))
@@ -275,11 +311,12 @@ func insertQueue(ctx context.Context, q Querier, messageID string, devices []str
 			}
 			n := len(args)
 			fmt.Fprintf(&sql, "($%d, $%d, $%d)", n+1, n+2, n+3)
-			args = append(args, devices[i], int64(cursors[i]), messageID)
+			args = append(args, rows[i].device, int64(rows[i].cursor), rows[i].message)
 		}
 		if _, err := q.Exec(ctx, sql.String(), args...); err != nil {
 			return err
 		}
+		start = end
 	}
 	return nil
 }

@@ -1,0 +1,9 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/sealine/sealine/store/storetest"
+)
+
+func BenchmarkPost(b *testing.B) { storetest.BenchPost(b, openAt(b, testDSN(b))) }
