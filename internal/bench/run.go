@@ -14,7 +14,7 @@ import (
 func (e *env) run(ctx context.Context) (*Report, error) {
 	rec := newRecorder()
 	rep := e.newReport()
-	e.base, _ = scrape(ctx, e.metrics)
+	e.base, _ = e.scrapeSettled(ctx)
 	setupStart := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.SetupTimeout)
 	defer cancel()
@@ -33,7 +33,7 @@ func (e *env) run(ctx context.Context) (*Report, error) {
 	rec.begin()
 	sc.measure(ctx, rec)
 	stopProgress()
-	after, scrapeErr := scrape(ctx, e.metrics)
+	after, scrapeErr := e.scrapeSettled(ctx)
 	if err := stopCPU(); err != nil {
 		return nil, err
 	}
@@ -47,6 +47,16 @@ func (e *env) run(ctx context.Context) (*Report, error) {
 	e.fill(rep, rec, sc)
 	rep.Server = serverStats(source, e.base, before, after, sc.conns())
 	return rep, nil
+}
+
+// scrapeSettled samples the server's metrics for the per-connection figures.
+// In process, the bench shares the server's heap, so a garbage collection
+// first keeps the difference between two samples from going negative.
+func (e *env) scrapeSettled(ctx context.Context) (sample, error) {
+	if e.inproc {
+		runtime.GC()
+	}
+	return scrape(ctx, e.metrics)
 }
 
 func (e *env) setup(ctx context.Context, rec *recorder) (scenario, error) {
