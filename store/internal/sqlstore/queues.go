@@ -245,18 +245,20 @@ type queueRow struct {
 // in one UPDATE … RETURNING, refuses the post if any queue would pass max,
 // and appends a row queueing messageID for each to queued. It returns the
 // devices, sorted, with their cursors. On PostgreSQL the counter rows are
-// locked in device order first, so concurrent fan-outs to overlapping
-// groups do not deadlock.
+// locked in device order first, in the same statement (a CTE with FOR
+// UPDATE, which PostgreSQL never inlines; the UPDATE only reaches rows the
+// CTE has locked), so concurrent fan-outs to overlapping groups do not
+// deadlock.
 func (s *Store) assign(ctx context.Context, q Querier, queued *[]queueRow, messageID string, max int, sub string, args ...any) ([]string, []uint64, error) {
+	update := `UPDATE device_counters SET last_cursor = last_cursor + 1, queued = queued + 1
+		WHERE device_id IN (` + sub + `) RETURNING device_id, last_cursor, queued`
 	if s.postgres() {
-		_, err := q.Exec(ctx, `SELECT 1 FROM (SELECT device_id FROM device_counters WHERE device_id IN (`+sub+`)
-			ORDER BY device_id FOR UPDATE) AS locked`, args...)
-		if err != nil {
-			return nil, nil, err
-		}
+		update = `WITH locked AS (SELECT device_id FROM device_counters WHERE device_id IN (` + sub + `)
+			ORDER BY device_id FOR UPDATE)
+		UPDATE device_counters c SET last_cursor = c.last_cursor + 1, queued = c.queued + 1
+		FROM locked WHERE c.device_id = locked.device_id RETURNING c.device_id, c.last_cursor, c.queued`
 	}
-	rows, err := q.Query(ctx, `UPDATE device_counters SET last_cursor = last_cursor + 1, queued = queued + 1
-		WHERE device_id IN (`+sub+`) RETURNING device_id, last_cursor, queued`, args...)
+	rows, err := q.Query(ctx, update, args...)
 	if err != nil {
 		return nil, nil, err
 	}
