@@ -332,8 +332,11 @@ func TestE2ESyncOwnDevices(t *testing.T) {
 	if err := lc.RevokeDevice(ctx, phone.Me().DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := laptop.SyncOwnDevices(ctx); n != 1 || err != nil {
-		t.Fatalf("SyncOwnDevices after a revocation = %d, %v; want 1", n, err)
+	// The server also proposes the revoked device's removal as MLS external
+	// sender, and a running member may commit that first: either way the
+	// phone must leave the group, which bob sees below.
+	if n, err := laptop.SyncOwnDevices(ctx); n > 1 || err != nil {
+		t.Fatalf("SyncOwnDevices after a revocation = %d, %v; want at most 1", n, err)
 	}
 	waitEvent(t, bob, "phone removed", func(ev client.Event) bool {
 		e, ok := ev.(*client.MemberEvent)
