@@ -11,7 +11,9 @@
 // whose leaf signature key is the device's registered Ed25519 key. The server
 // refuses KeyPackages that break this.
 //
-// Size limits (enforced before decoding, resource_exhausted/too_large):
+// Size limits. A request over its bound is refused before decoding with
+// resource_exhausted/message_too_large; a field over its own bound (e.g. a
+// message over 192 KiB inside a Send) with resource_exhausted/too_large:
 //   - Send: 256 KiB per request, message <= 192 KiB.
 //   - Commit and Propose: 8 MiB per request (a Welcome for hundreds of
 //     devices carries the ratchet tree).
