@@ -138,21 +138,25 @@ var errStalled = errors.New("delivery queue has nothing more for this device")
 // receive loop gets a moment to get there; otherwise (or if it is
 // reconnecting) this reads the queue itself, which always suffices: what
 // is awaited (the commit that won an epoch, the echo of an accepted
-// commit) was queued before the server replied.
+// commit) was queued before the server replied. Both give up only after
+// the client's timeout passes with no envelope processed: a long backlog
+// (a commit echo queued behind hundreds of messages of a large group) is
+// progress, not a stall.
 func (m *Messenger) waitFor(ctx context.Context, cond func() bool) error {
 	m.mu.Lock()
 	ok, running, progress := cond(), m.running > 0, m.progress
 	m.mu.Unlock()
-	deadline := time.NewTimer(m.c.timeout)
-	defer deadline.Stop()
+	idle := time.NewTimer(m.c.timeout)
+	defer idle.Stop()
 	for running && !ok {
 		select {
 		case <-progress:
+			idle.Reset(m.c.timeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(loopGrace):
 			running = false
-		case <-deadline.C:
+		case <-idle.C:
 			running = false
 		}
 		m.mu.Lock()
@@ -169,10 +173,13 @@ func (m *Messenger) waitFor(ctx context.Context, cond func() bool) error {
 // progress before reading the queue itself.
 const loopGrace = 250 * time.Millisecond
 
-// pull reads the queue from the stored cursor until cond holds.
+// pull reads the queue from the stored cursor until cond holds. It gives
+// up when the client's timeout passes without an envelope arriving.
 func (m *Messenger) pull(ctx context.Context, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, m.c.timeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := time.AfterFunc(m.c.timeout, func() { cancel(errIdle) })
+	defer idle.Stop()
 	done := func() bool {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -180,17 +187,24 @@ func (m *Messenger) pull(ctx context.Context, cond func() bool) error {
 	}
 	var reached bool
 	err := m.subscribe(ctx, func(caughtUp bool) bool {
+		idle.Reset(m.c.timeout)
 		reached = done()
 		return reached || caughtUp
 	})
 	if reached {
 		return nil
 	}
+	if cause := context.Cause(ctx); errors.Is(cause, errIdle) {
+		err = cause
+	}
 	if err == nil {
 		err = errStalled
 	}
 	return fmt.Errorf("sync: %w", err)
 }
+
+// errIdle: the delivery stream sent nothing for the client's timeout.
+var errIdle = errors.New("no envelope from the server within the client timeout")
 
 // sendEpochCheck tells the group this device's epoch authenticator, so
 // that members shown a different commit notice (WarnFork).

@@ -11,11 +11,15 @@ import (
 	"github.com/sealine/sealine/mls"
 )
 
+// eventTimeout bounds waitEvent. growGroup raises it: hundreds of
+// messengers sharing two cores each wait long for CPU.
+var eventTimeout = 30 * time.Second
+
 // waitEvent reads m's events until match returns true. A SecurityWarning
 // fails the test unless match accepts it.
 func waitEvent(t testing.TB, m *client.Messenger, what string, match func(client.Event) bool) client.Event {
 	t.Helper()
-	timeout := time.NewTimer(30 * time.Second)
+	timeout := time.NewTimer(eventTimeout)
 	defer timeout.Stop()
 	for {
 		select {

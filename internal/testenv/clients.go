@@ -27,7 +27,11 @@ func (e *Env) SDKClient(t testing.TB, hc *http.Client) *client.Client {
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(client.Config{ServerURL: e.URL, CAPEM: e.Server.CertPEM(), HTTPClient: hc, Home: home, Timeout: 20 * time.Second})
+	timeout := e.ClientTimeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	c, err := client.New(client.Config{ServerURL: e.URL, CAPEM: e.Server.CertPEM(), HTTPClient: hc, Home: home, Timeout: timeout})
 	if err != nil {
 		t.Fatalf("testenv: client: %v", err)
 	}

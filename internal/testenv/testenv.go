@@ -42,8 +42,12 @@ type Env struct {
 	// HTTP trusts the server's certificate and speaks HTTP/2 over TLS 1.3.
 	HTTP  *http.Client
 	Clock *Clock
-	logs  *syncBuffer
-	stop  func() error
+	// ClientTimeout is the SDK clients' Timeout (default 20 s). Tests
+	// that run hundreds of clients on two cores raise it: there one MLS
+	// operation can wait a long time for CPU.
+	ClientTimeout time.Duration
+	logs          *syncBuffer
+	stop          func() error
 }
 
 // New starts a server for t and stops it when t ends. Each configure
