@@ -52,6 +52,10 @@ type MessagingConfig struct {
 	// drain a device's one-time packages at once; 0 = 50 and 2 seconds.
 	ClaimBurst    int
 	ClaimInterval time.Duration
+	// LookupBurst and LookupInterval bound how often one user may call
+	// LookupUsers (a token bucket per user); 0 = 30 and 1 second.
+	LookupBurst    int
+	LookupInterval time.Duration
 	// BatchMax bounds the posts one group commit stores; 0 = 512.
 	// 1 turns group commit off (one transaction per post).
 	BatchMax int
@@ -148,6 +152,8 @@ func (cfg MessagingConfig) withDefaults(dataDir string) (MessagingConfig, error)
 	cfg.BatchMax = or(cfg.BatchMax, 512)
 	cfg.ClaimBurst = or(cfg.ClaimBurst, 50)
 	cfg.ClaimInterval = or(cfg.ClaimInterval, 2*time.Second)
+	cfg.LookupBurst = or(cfg.LookupBurst, 30)
+	cfg.LookupInterval = or(cfg.LookupInterval, time.Second)
 	if cfg.BlobStore == nil {
 		bs, err := NewFileBlobStore(filepath.Join(dataDir, "blobs"))
 		if err != nil {
@@ -163,6 +169,7 @@ type messaging struct {
 	cfg       MessagingConfig
 	committer *committer
 	claims    *limiter                 // KeyPackage claims per (claiming user, claimed user)
+	lookups   *limiter                 // LookupUsers calls per user
 	external  *mls.SignaturePrivateKey // the server's MLS external sender key
 }
 
@@ -181,6 +188,7 @@ func (s *Server) startMessaging() error {
 		cfg:       cfg,
 		committer: newCommitter(s.store, s.cfg.Notifier, cfg.BatchMax, s.log),
 		claims:    newLimiter(cfg.ClaimBurst, cfg.ClaimInterval),
+		lookups:   newLimiter(cfg.LookupBurst, cfg.LookupInterval),
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(sealinev1connect.NewAccountServiceHandler(accountService{s}, opts...))
 	mux.Handle(sealinev1connect.NewDeviceServiceHandler(deviceService{s}, opts...))
+	mux.Handle(sealinev1connect.NewUserServiceHandler(userService{s}, opts...))
 	s.messagingRoutes(mux)
 	mux.Handle(sealinev1connect.NewLifecycleServiceHandler(lifecycleService{s}, opts...))
 	mux.HandleFunc("GET /healthz", s.healthz)

@@ -105,6 +105,11 @@ type Conversations interface {
 	Members(ctx context.Context, conversationID string) ([]string, error)
 	// IsMember reports whether the device is a member.
 	IsMember(ctx context.Context, conversationID, deviceID string) (bool, error)
+	// CoMembers returns those of userIDs that have a device in at least
+	// one conversation with a device of userID, sorted and without
+	// duplicates. userID itself is returned only when it is in userIDs
+	// and has a device in some conversation.
+	CoMembers(ctx context.Context, userID string, userIDs []string) ([]string, error)
 }
 
 // EnvelopeKind mirrors the API's Envelope.Kind.

@@ -18,6 +18,7 @@ var messagingTests = []struct {
 	{"KeyPackages", testKeyPackages},
 	{"KeyPackageQuota", testKeyPackageQuota},
 	{"Conversations", testConversations},
+	{"CoMembers", testCoMembers},
 	{"SendFanOut", testSendFanOut},
 	{"SendRefused", testSendRefused},
 	{"SendIdempotent", testSendIdempotent},

@@ -1099,6 +1099,159 @@ func (x *PingResponse) GetServerTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type LookupUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_ids: 1..100 distinct ids, each 1..64 bytes.
+	UserIds       []string `protobuf:"bytes,1,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupUsersRequest) Reset() {
+	*x = LookupUsersRequest{}
+	mi := &file_sealine_v1_account_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupUsersRequest) ProtoMessage() {}
+
+func (x *LookupUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_account_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupUsersRequest.ProtoReflect.Descriptor instead.
+func (*LookupUsersRequest) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_account_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *LookupUsersRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+type UserInfo struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// username is the normalised username (as RegisterResponse.username).
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// display_name is the name the user registered with; may be empty.
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserInfo) Reset() {
+	*x = UserInfo{}
+	mi := &file_sealine_v1_account_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserInfo) ProtoMessage() {}
+
+func (x *UserInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_account_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserInfo.ProtoReflect.Descriptor instead.
+func (*UserInfo) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_account_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *UserInfo) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *UserInfo) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *UserInfo) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+type LookupUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users: one entry for each requested id the caller may see, in no
+	// particular order; the others are left out.
+	Users         []*UserInfo `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupUsersResponse) Reset() {
+	*x = LookupUsersResponse{}
+	mi := &file_sealine_v1_account_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupUsersResponse) ProtoMessage() {}
+
+func (x *LookupUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_account_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupUsersResponse.ProtoReflect.Descriptor instead.
+func (*LookupUsersResponse) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_account_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LookupUsersResponse) GetUsers() []*UserInfo {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
 var File_sealine_v1_account_proto protoreflect.FileDescriptor
 
 const file_sealine_v1_account_proto_rawDesc = "" +
@@ -1168,7 +1321,15 @@ const file_sealine_v1_account_proto_rawDesc = "" +
 	"\vPingRequest\"K\n" +
 	"\fPingResponse\x12;\n" +
 	"\vserver_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"serverTime2\xb7\x02\n" +
+	"serverTime\"/\n" +
+	"\x12LookupUsersRequest\x12\x19\n" +
+	"\buser_ids\x18\x01 \x03(\tR\auserIds\"b\n" +
+	"\bUserInfo\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\"A\n" +
+	"\x13LookupUsersResponse\x12*\n" +
+	"\x05users\x18\x01 \x03(\v2\x14.sealine.v1.UserInfoR\x05users2\xb7\x02\n" +
 	"\x0eAccountService\x12G\n" +
 	"\bRegister\x12\x1b.sealine.v1.RegisterRequest\x1a\x1c.sealine.v1.RegisterResponse\"\x00\x12>\n" +
 	"\x05Login\x12\x18.sealine.v1.LoginRequest\x1a\x19.sealine.v1.LoginResponse\"\x00\x12Y\n" +
@@ -1178,7 +1339,9 @@ const file_sealine_v1_account_proto_rawDesc = "" +
 	"\vListDevices\x12\x1e.sealine.v1.ListDevicesRequest\x1a\x1f.sealine.v1.ListDevicesResponse\"\x00\x12S\n" +
 	"\fRevokeDevice\x12\x1f.sealine.v1.RevokeDeviceRequest\x1a .sealine.v1.RevokeDeviceResponse\"\x00\x12U\n" +
 	"\fWatchDevices\x12\x1f.sealine.v1.WatchDevicesRequest\x1a .sealine.v1.WatchDevicesResponse\"\x000\x01\x12;\n" +
-	"\x04Ping\x12\x17.sealine.v1.PingRequest\x1a\x18.sealine.v1.PingResponse\"\x00B5Z3github.com/sealine/sealine/api/sealine/v1;sealinev1b\x06proto3"
+	"\x04Ping\x12\x17.sealine.v1.PingRequest\x1a\x18.sealine.v1.PingResponse\"\x002_\n" +
+	"\vUserService\x12P\n" +
+	"\vLookupUsers\x12\x1e.sealine.v1.LookupUsersRequest\x1a\x1f.sealine.v1.LookupUsersResponse\"\x00B5Z3github.com/sealine/sealine/api/sealine/v1;sealinev1b\x06proto3"
 
 var (
 	file_sealine_v1_account_proto_rawDescOnce sync.Once
@@ -1193,7 +1356,7 @@ func file_sealine_v1_account_proto_rawDescGZIP() []byte {
 }
 
 var file_sealine_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sealine_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_sealine_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_sealine_v1_account_proto_goTypes = []any{
 	(WatchDevicesResponse_Kind)(0), // 0: sealine.v1.WatchDevicesResponse.Kind
 	(*ErrorDetail)(nil),            // 1: sealine.v1.ErrorDetail
@@ -1216,42 +1379,48 @@ var file_sealine_v1_account_proto_goTypes = []any{
 	(*WatchDevicesResponse)(nil),   // 18: sealine.v1.WatchDevicesResponse
 	(*PingRequest)(nil),            // 19: sealine.v1.PingRequest
 	(*PingResponse)(nil),           // 20: sealine.v1.PingResponse
-	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
+	(*LookupUsersRequest)(nil),     // 21: sealine.v1.LookupUsersRequest
+	(*UserInfo)(nil),               // 22: sealine.v1.UserInfo
+	(*LookupUsersResponse)(nil),    // 23: sealine.v1.LookupUsersResponse
+	(*timestamppb.Timestamp)(nil),  // 24: google.protobuf.Timestamp
 }
 var file_sealine_v1_account_proto_depIdxs = []int32{
-	21, // 0: sealine.v1.ErrorDetail.retry_after:type_name -> google.protobuf.Timestamp
+	24, // 0: sealine.v1.ErrorDetail.retry_after:type_name -> google.protobuf.Timestamp
 	2,  // 1: sealine.v1.RegisterRequest.device:type_name -> sealine.v1.NewDevice
-	21, // 2: sealine.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 2: sealine.v1.Session.expires_at:type_name -> google.protobuf.Timestamp
 	4,  // 3: sealine.v1.RegisterResponse.session:type_name -> sealine.v1.Session
 	2,  // 4: sealine.v1.LoginRequest.device:type_name -> sealine.v1.NewDevice
 	4,  // 5: sealine.v1.LoginResponse.session:type_name -> sealine.v1.Session
-	21, // 6: sealine.v1.Device.created_at:type_name -> google.protobuf.Timestamp
-	21, // 7: sealine.v1.Device.last_seen_at:type_name -> google.protobuf.Timestamp
+	24, // 6: sealine.v1.Device.created_at:type_name -> google.protobuf.Timestamp
+	24, // 7: sealine.v1.Device.last_seen_at:type_name -> google.protobuf.Timestamp
 	12, // 8: sealine.v1.ListDevicesResponse.devices:type_name -> sealine.v1.Device
 	0,  // 9: sealine.v1.WatchDevicesResponse.kind:type_name -> sealine.v1.WatchDevicesResponse.Kind
 	12, // 10: sealine.v1.WatchDevicesResponse.device:type_name -> sealine.v1.Device
-	21, // 11: sealine.v1.PingResponse.server_time:type_name -> google.protobuf.Timestamp
-	3,  // 12: sealine.v1.AccountService.Register:input_type -> sealine.v1.RegisterRequest
-	6,  // 13: sealine.v1.AccountService.Login:input_type -> sealine.v1.LoginRequest
-	8,  // 14: sealine.v1.AccountService.ChangePassword:input_type -> sealine.v1.ChangePasswordRequest
-	10, // 15: sealine.v1.AccountService.Logout:input_type -> sealine.v1.LogoutRequest
-	13, // 16: sealine.v1.DeviceService.ListDevices:input_type -> sealine.v1.ListDevicesRequest
-	15, // 17: sealine.v1.DeviceService.RevokeDevice:input_type -> sealine.v1.RevokeDeviceRequest
-	17, // 18: sealine.v1.DeviceService.WatchDevices:input_type -> sealine.v1.WatchDevicesRequest
-	19, // 19: sealine.v1.DeviceService.Ping:input_type -> sealine.v1.PingRequest
-	5,  // 20: sealine.v1.AccountService.Register:output_type -> sealine.v1.RegisterResponse
-	7,  // 21: sealine.v1.AccountService.Login:output_type -> sealine.v1.LoginResponse
-	9,  // 22: sealine.v1.AccountService.ChangePassword:output_type -> sealine.v1.ChangePasswordResponse
-	11, // 23: sealine.v1.AccountService.Logout:output_type -> sealine.v1.LogoutResponse
-	14, // 24: sealine.v1.DeviceService.ListDevices:output_type -> sealine.v1.ListDevicesResponse
-	16, // 25: sealine.v1.DeviceService.RevokeDevice:output_type -> sealine.v1.RevokeDeviceResponse
-	18, // 26: sealine.v1.DeviceService.WatchDevices:output_type -> sealine.v1.WatchDevicesResponse
-	20, // 27: sealine.v1.DeviceService.Ping:output_type -> sealine.v1.PingResponse
-	20, // [20:28] is the sub-list for method output_type
-	12, // [12:20] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	24, // 11: sealine.v1.PingResponse.server_time:type_name -> google.protobuf.Timestamp
+	22, // 12: sealine.v1.LookupUsersResponse.users:type_name -> sealine.v1.UserInfo
+	3,  // 13: sealine.v1.AccountService.Register:input_type -> sealine.v1.RegisterRequest
+	6,  // 14: sealine.v1.AccountService.Login:input_type -> sealine.v1.LoginRequest
+	8,  // 15: sealine.v1.AccountService.ChangePassword:input_type -> sealine.v1.ChangePasswordRequest
+	10, // 16: sealine.v1.AccountService.Logout:input_type -> sealine.v1.LogoutRequest
+	13, // 17: sealine.v1.DeviceService.ListDevices:input_type -> sealine.v1.ListDevicesRequest
+	15, // 18: sealine.v1.DeviceService.RevokeDevice:input_type -> sealine.v1.RevokeDeviceRequest
+	17, // 19: sealine.v1.DeviceService.WatchDevices:input_type -> sealine.v1.WatchDevicesRequest
+	19, // 20: sealine.v1.DeviceService.Ping:input_type -> sealine.v1.PingRequest
+	21, // 21: sealine.v1.UserService.LookupUsers:input_type -> sealine.v1.LookupUsersRequest
+	5,  // 22: sealine.v1.AccountService.Register:output_type -> sealine.v1.RegisterResponse
+	7,  // 23: sealine.v1.AccountService.Login:output_type -> sealine.v1.LoginResponse
+	9,  // 24: sealine.v1.AccountService.ChangePassword:output_type -> sealine.v1.ChangePasswordResponse
+	11, // 25: sealine.v1.AccountService.Logout:output_type -> sealine.v1.LogoutResponse
+	14, // 26: sealine.v1.DeviceService.ListDevices:output_type -> sealine.v1.ListDevicesResponse
+	16, // 27: sealine.v1.DeviceService.RevokeDevice:output_type -> sealine.v1.RevokeDeviceResponse
+	18, // 28: sealine.v1.DeviceService.WatchDevices:output_type -> sealine.v1.WatchDevicesResponse
+	20, // 29: sealine.v1.DeviceService.Ping:output_type -> sealine.v1.PingResponse
+	23, // 30: sealine.v1.UserService.LookupUsers:output_type -> sealine.v1.LookupUsersResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_sealine_v1_account_proto_init() }
@@ -1265,9 +1434,9 @@ func file_sealine_v1_account_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealine_v1_account_proto_rawDesc), len(file_sealine_v1_account_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_sealine_v1_account_proto_goTypes,
 		DependencyIndexes: file_sealine_v1_account_proto_depIdxs,

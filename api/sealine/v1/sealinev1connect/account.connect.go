@@ -39,6 +39,8 @@ const (
 	AccountServiceName = "sealine.v1.AccountService"
 	// DeviceServiceName is the fully-qualified name of the DeviceService service.
 	DeviceServiceName = "sealine.v1.DeviceService"
+	// UserServiceName is the fully-qualified name of the UserService service.
+	UserServiceName = "sealine.v1.UserService"
 )
 
 // These constants are the fully-qualified names of the RPCs defined in this package. They're
@@ -69,6 +71,8 @@ const (
 	DeviceServiceWatchDevicesProcedure = "/sealine.v1.DeviceService/WatchDevices"
 	// DeviceServicePingProcedure is the fully-qualified name of the DeviceService's Ping RPC.
 	DeviceServicePingProcedure = "/sealine.v1.DeviceService/Ping"
+	// UserServiceLookupUsersProcedure is the fully-qualified name of the UserService's LookupUsers RPC.
+	UserServiceLookupUsersProcedure = "/sealine.v1.UserService/LookupUsers"
 )
 
 // AccountServiceClient is a client for the sealine.v1.AccountService service.
@@ -399,4 +403,96 @@ func (UnimplementedDeviceServiceHandler) WatchDevices(context.Context, *connect.
 
 func (UnimplementedDeviceServiceHandler) Ping(context.Context, *connect.Request[v1.PingRequest]) (*connect.Response[v1.PingResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sealine.v1.DeviceService.Ping is not implemented"))
+}
+
+// UserServiceClient is a client for the sealine.v1.UserService service.
+type UserServiceClient interface {
+	// LookupUsers returns the username and display name of each user id
+	// that is the caller's own or that shares at least one conversation with
+	// the caller (a device of each is a member of it). Other ids (unknown,
+	// withdrawn, or of users the caller shares no conversation with) are left
+	// out of the response without an error, so a caller cannot tell them
+	// apart. Clients use it to name the senders of messages whose KeyPackages
+	// they never claimed. Errors: invalid_argument/field_invalid (field
+	// user_ids: more than 100 ids, an empty id or a duplicate),
+	// invalid_argument/field_too_long (field user_ids: an id over 64 bytes),
+	// resource_exhausted/rate_limited (a token bucket per calling user;
+	// ErrorDetail.retry_after says when).
+	LookupUsers(context.Context, *connect.Request[v1.LookupUsersRequest]) (*connect.Response[v1.LookupUsersResponse], error)
+}
+
+// NewUserServiceClient constructs a client for the sealine.v1.UserService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewUserServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) UserServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	userServiceMethods := v1.File_sealine_v1_account_proto.Services().ByName("UserService").Methods()
+	return &userServiceClient{
+		lookupUsers: connect.NewClient[v1.LookupUsersRequest, v1.LookupUsersResponse](
+			httpClient,
+			baseURL+UserServiceLookupUsersProcedure,
+			connect.WithSchema(userServiceMethods.ByName("LookupUsers")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// userServiceClient implements UserServiceClient.
+type userServiceClient struct {
+	lookupUsers *connect.Client[v1.LookupUsersRequest, v1.LookupUsersResponse]
+}
+
+// LookupUsers calls sealine.v1.UserService.LookupUsers.
+func (c *userServiceClient) LookupUsers(ctx context.Context, req *connect.Request[v1.LookupUsersRequest]) (*connect.Response[v1.LookupUsersResponse], error) {
+	return c.lookupUsers.CallUnary(ctx, req)
+}
+
+// UserServiceHandler is an implementation of the sealine.v1.UserService service.
+type UserServiceHandler interface {
+	// LookupUsers returns the username and display name of each user id
+	// that is the caller's own or that shares at least one conversation with
+	// the caller (a device of each is a member of it). Other ids (unknown,
+	// withdrawn, or of users the caller shares no conversation with) are left
+	// out of the response without an error, so a caller cannot tell them
+	// apart. Clients use it to name the senders of messages whose KeyPackages
+	// they never claimed. Errors: invalid_argument/field_invalid (field
+	// user_ids: more than 100 ids, an empty id or a duplicate),
+	// invalid_argument/field_too_long (field user_ids: an id over 64 bytes),
+	// resource_exhausted/rate_limited (a token bucket per calling user;
+	// ErrorDetail.retry_after says when).
+	LookupUsers(context.Context, *connect.Request[v1.LookupUsersRequest]) (*connect.Response[v1.LookupUsersResponse], error)
+}
+
+// NewUserServiceHandler builds an HTTP handler from the service implementation. It returns the path
+// on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewUserServiceHandler(svc UserServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	userServiceMethods := v1.File_sealine_v1_account_proto.Services().ByName("UserService").Methods()
+	userServiceLookupUsersHandler := connect.NewUnaryHandler(
+		UserServiceLookupUsersProcedure,
+		svc.LookupUsers,
+		connect.WithSchema(userServiceMethods.ByName("LookupUsers")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/sealine.v1.UserService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case UserServiceLookupUsersProcedure:
+			userServiceLookupUsersHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedUserServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedUserServiceHandler struct{}
+
+func (UnimplementedUserServiceHandler) LookupUsers(context.Context, *connect.Request[v1.LookupUsersRequest]) (*connect.Response[v1.LookupUsersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("sealine.v1.UserService.LookupUsers is not implemented"))
 }
