@@ -59,7 +59,7 @@ func (m *Messenger) onApplication(env *sealinev1.Envelope, out *outcome) {
 		m.decryptFailed(cv, env, err, out)
 		return
 	}
-	out.write(func(tx *localstore.Tx) error { return m.putGroup(tx, cv) }) // the key is consumed
+	out.save(cv) // the key is consumed
 	from, _ := memberAt(cv.g, am.Sender)
 	c, err := parseContent(am.Data)
 	if err != nil {
@@ -102,22 +102,26 @@ func (m *Messenger) decryptFailed(cv *conversation, env *sealinev1.Envelope, err
 // reports whether to deliver it.
 func (m *Messenger) sequence(cv *conversation, from Member, c *Content, out *outcome) bool {
 	conv, epoch, now := cv.rec.ConvID, cv.g.Epoch(), m.now()
-	var st localstore.SenderState
-	err := m.store.View(func(tx *localstore.Tx) error {
-		var err error
-		st, err = tx.Sender(conv, from.String())
-		return err
-	})
-	if err != nil {
-		out.warn(conv, WarnUndecryptable, from, err.Error())
-		return false
+	k := senderKey{conv, from.String()}
+	st := out.b.senders[k] // as an earlier message of this batch left it
+	if st == nil {
+		st = new(localstore.SenderState)
+		err := m.store.View(func(tx *localstore.Tx) error {
+			var err error
+			*st, err = tx.Sender(conv, from.String())
+			return err
+		})
+		if err != nil {
+			out.warn(conv, WarnUndecryptable, from, err.Error())
+			return false
+		}
+		out.b.senders[k] = st // saved when the batch commits
 	}
-	v := checkSeq(&st, epoch, c, now, m.cfg.ReorderWindow, m.cfg.ReorderWait)
+	v := checkSeq(st, epoch, c, now, m.cfg.ReorderWindow, m.cfg.ReorderWait)
 	for _, w := range v.warnings {
 		out.warn(conv, w.kind, from, w.detail)
 	}
-	m.gaps[senderKey{conv, from.String()}] = pendingMissing(&st)
-	out.write(func(tx *localstore.Tx) error { return tx.PutSender(conv, from.String(), st) })
+	m.gaps[k] = pendingMissing(st)
 	return v.deliver
 }
 
@@ -288,7 +292,7 @@ func (m *Messenger) deliver(cv *conversation, from Member, c *Content, out *outc
 	case ContentGroupName:
 		if !cv.rec.Direct {
 			cv.rec.Name = c.Name
-			out.write(func(tx *localstore.Tx) error { return m.putGroup(tx, cv) })
+			out.save(cv)
 			out.emit(&RenamedEvent{ConvID: conv, By: from, Name: c.Name})
 		}
 	case ContentEpochCheck:

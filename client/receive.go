@@ -100,9 +100,10 @@ func (m *Messenger) Sync(ctx context.Context) error {
 	return nil
 }
 
-// subscribe streams the queue from the stored cursor, handling each
-// envelope, and calls after following each envelope or caught-up mark
-// until it returns true. It returns nil then, or why the stream ended.
+// subscribe streams the queue from the stored cursor, handling the
+// envelopes in batches, and calls after following each batch (caughtUp:
+// the batch ended with the server's caught-up mark) until it returns
+// true. It returns nil then, or why the stream ended.
 func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -117,15 +118,44 @@ func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) boo
 	if err != nil {
 		return m.c.refused(mapError(err))
 	}
-	defer stream.Close()
-	for stream.Receive() {
-		env := stream.Msg().GetEnvelope()
-		if env != nil {
-			if err := m.handle(ctx, env); err != nil {
-				return err
+	// A reader goroutine receives ahead, so that what has arrived while
+	// a batch was processed forms the next batch.
+	in := make(chan *sealinev1.SubscribeResponse, maxBatch/2)
+	go func() {
+		defer close(in)
+		for stream.Receive() {
+			select {
+			case in <- stream.Msg():
+			case <-ctx.Done():
+				return
 			}
 		}
-		if after(env == nil) {
+	}()
+	defer func() {
+		cancel()
+		for range in { // wait for the reader before closing the stream
+		}
+		stream.Close()
+	}()
+	var next *sealinev1.SubscribeResponse
+	for {
+		first := next
+		if first == nil {
+			var ok bool
+			if first, ok = <-in; !ok {
+				break
+			}
+		}
+		var batch []*sealinev1.Envelope
+		batch, next = gather(first, in)
+		if err := m.handleBatch(ctx, batch); err != nil {
+			return err
+		}
+		caughtUp := next != nil && next.GetEnvelope() == nil
+		if caughtUp {
+			next = nil
+		}
+		if after(caughtUp) {
 			return nil
 		}
 	}
@@ -133,6 +163,40 @@ func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) boo
 		return m.c.refused(mapError(err))
 	}
 	return io.EOF
+}
+
+// maxBatch bounds how many envelopes one local transaction takes.
+const maxBatch = 128
+
+// gather returns the batch that starts with first: first alone unless it
+// is an application message, which takes the application messages that
+// have already arrived after it. It returns the response that ended the
+// batch (a caught-up mark or another kind of envelope), or nil.
+func gather(first *sealinev1.SubscribeResponse, in <-chan *sealinev1.SubscribeResponse) ([]*sealinev1.Envelope, *sealinev1.SubscribeResponse) {
+	env := first.GetEnvelope()
+	if env == nil {
+		return nil, first
+	}
+	batch := []*sealinev1.Envelope{env}
+	if env.GetKind() != sealinev1.Envelope_KIND_APPLICATION {
+		return batch, nil
+	}
+	for len(batch) < maxBatch {
+		select {
+		case r, ok := <-in:
+			if !ok {
+				return batch, nil
+			}
+			e := r.GetEnvelope()
+			if e == nil || e.GetKind() != sealinev1.Envelope_KIND_APPLICATION {
+				return batch, r
+			}
+			batch = append(batch, e)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
 }
 
 // caughtUp runs when the backlog has been delivered: missing messages
@@ -182,63 +246,110 @@ func (m *Messenger) ack(ctx context.Context, force bool) {
 // after the commit) and follow-up work.
 type outcome struct {
 	cursor uint64
+	b      *batch
 	writes []func(*localstore.Tx) error
 	events []Event
 	after  []func(context.Context)
 }
 
+// batch is the state shared by the envelopes of one local transaction:
+// the conversations and sender records to save once at its end, and the
+// sender records as this batch has changed them.
+type batch struct {
+	groups  map[*conversation]bool
+	senders map[senderKey]*localstore.SenderState
+}
+
 func (o *outcome) write(f func(*localstore.Tx) error) { o.writes = append(o.writes, f) }
 func (o *outcome) emit(ev Event)                      { o.events = append(o.events, ev) }
+
+// save marks cv's state to be saved when the batch commits.
+func (o *outcome) save(cv *conversation) { o.b.groups[cv] = true }
 
 func (o *outcome) warn(conv string, kind WarningKind, sender Member, detail string) {
 	o.emit(&SecurityWarning{ConvID: conv, Kind: kind, Sender: sender, Cursor: o.cursor, Detail: detail})
 }
 
-// handle processes one envelope exactly once (de-duplicated by cursor)
-// and commits its effects with the cursor.
-func (m *Messenger) handle(ctx context.Context, env *sealinev1.Envelope) error {
+// handleBatch processes envelopes exactly once each (de-duplicated by
+// cursor) and commits their effects with the last cursor in one local
+// transaction; then it delivers their events in order. On a failed
+// commit nothing is kept: the conversations go back to their saved state
+// and the envelopes are processed again when the stream resumes.
+func (m *Messenger) handleBatch(ctx context.Context, envs []*sealinev1.Envelope) error {
 	m.mu.Lock()
-	if env.GetCursor() <= m.cursor || m.closed {
+	if m.closed {
 		m.mu.Unlock()
 		return nil
 	}
-	out := &outcome{cursor: env.GetCursor()}
-	switch env.GetKind() {
-	case sealinev1.Envelope_KIND_WELCOME:
-		m.onWelcome(env, out)
-	case sealinev1.Envelope_KIND_COMMIT:
-		m.onCommit(env, out)
-	case sealinev1.Envelope_KIND_PROPOSAL:
-		m.onProposal(env, out)
-	case sealinev1.Envelope_KIND_APPLICATION:
-		m.onApplication(env, out)
+	b := &batch{groups: map[*conversation]bool{}, senders: map[senderKey]*localstore.SenderState{}}
+	var outs []*outcome
+	last := m.cursor
+	for _, env := range envs {
+		if env.GetCursor() <= last {
+			continue
+		}
+		out := &outcome{cursor: env.GetCursor(), b: b}
+		switch env.GetKind() {
+		case sealinev1.Envelope_KIND_WELCOME:
+			m.onWelcome(env, out)
+		case sealinev1.Envelope_KIND_COMMIT:
+			m.onCommit(env, out)
+		case sealinev1.Envelope_KIND_PROPOSAL:
+			m.onProposal(env, out)
+		case sealinev1.Envelope_KIND_APPLICATION:
+			m.onApplication(env, out)
+		}
+		outs = append(outs, out)
+		last = env.GetCursor()
+	}
+	if len(outs) == 0 {
+		m.mu.Unlock()
+		return nil
 	}
 	err := m.store.Update(func(tx *localstore.Tx) error {
-		for _, w := range out.writes {
-			if err := w(tx); err != nil {
+		for _, out := range outs {
+			for _, w := range out.writes {
+				if err := w(tx); err != nil {
+					return err
+				}
+			}
+		}
+		for cv := range b.groups {
+			if m.groups[cv.rec.ConvID] == cv { // not left or replaced since
+				if err := m.putGroup(tx, cv); err != nil {
+					return err
+				}
+			}
+		}
+		for k, st := range b.senders {
+			if err := tx.PutSender(k.conv, k.sender, *st); err != nil {
 				return err
 			}
 		}
-		return tx.SetCursor(env.GetCursor())
+		return tx.SetCursor(last)
 	})
 	if err == nil {
-		m.cursor = env.GetCursor()
+		m.cursor = last
 		close(m.progress)
 		m.progress = make(chan struct{})
 	} else {
 		// Nothing was committed: go back to the saved groups, so that
-		// the envelope is processed again from the same state.
+		// the envelopes are processed again from the same state.
 		err = errors.Join(err, m.reloadLocked())
 	}
 	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	for _, ev := range out.events {
-		m.emit(ctx, ev)
+	for _, out := range outs {
+		for _, ev := range out.events {
+			m.emit(ctx, ev)
+		}
 	}
-	for _, f := range out.after {
-		f(ctx)
+	for _, out := range outs {
+		for _, f := range out.after {
+			f(ctx)
+		}
 	}
 	return nil
 }
@@ -300,14 +411,10 @@ func (m *Messenger) joined(conv, senderDevice string, g *mls.Group, kp localstor
 		cv.rec.Direct = true
 	}
 	m.groups[conv] = cv
-	out.write(func(tx *localstore.Tx) error {
-		if !kp.LastResort {
-			if err := tx.DeleteKeyPackage(kp.Ref); err != nil {
-				return err
-			}
-		}
-		return m.putGroup(tx, cv)
-	})
+	if !kp.LastResort {
+		out.write(func(tx *localstore.Tx) error { return tx.DeleteKeyPackage(kp.Ref) })
+	}
+	out.save(cv)
 	out.emit(&JoinedEvent{ConvID: conv, Direct: cv.rec.Direct, Peer: cv.rec.Peer, By: by, Epoch: g.Epoch()})
 }
 
@@ -399,7 +506,7 @@ func (m *Messenger) applied(cv *conversation, info *mls.CommitInfo, by Member, b
 		ev.Removed = append(ev.Removed, before[leaf])
 		delete(m.leaving[conv], before[leaf])
 	}
-	out.write(func(tx *localstore.Tx) error { return m.putGroup(tx, cv) })
+	out.save(cv)
 	if len(ev.Added)+len(ev.Removed) > 0 {
 		out.emit(ev)
 	}

@@ -94,7 +94,7 @@ func (m *Messenger) SetTyping(ctx context.Context, convID string, typing bool) e
 }
 
 // sendLocked sends c, re-encrypting after stale_epoch. keep stores it in
-// the history once sent. m.op must be held.
+// the history. m.op must be held.
 func (m *Messenger) sendLocked(ctx context.Context, convID string, c *Content, keep bool) error {
 	if _, err := io.ReadFull(m.c.rand, c.ID[:]); err != nil {
 		return fmt.Errorf("send: %w", err)
@@ -105,18 +105,19 @@ func (m *Messenger) sendLocked(ctx context.Context, convID string, c *Content, k
 	}
 	c.SentAt = m.now()
 	for range m.cfg.CommitRetries {
-		req, rec, err := m.encrypt(convID, c, cmid)
+		req, undo, err := m.encrypt(convID, c, cmid, keep)
 		if err != nil {
 			return err
 		}
 		err = m.deliverSend(ctx, req)
 		var refusal *Error
 		if err == nil || !errors.As(err, &refusal) {
-			// Sent, or perhaps sent: its sequence number is used either way.
-			if serr := m.sent(rec, c, keep && err == nil); serr != nil {
-				return serr
-			}
+			// Sent, or perhaps sent: its sequence number stays used and
+			// it stays in the history either way.
 			return err
+		}
+		if uerr := undo(); uerr != nil {
+			return fmt.Errorf("send: %w", errors.Join(err, uerr))
 		}
 		if !errors.Is(err, ErrStaleEpoch) {
 			return fmt.Errorf("send: %w", err)
@@ -128,16 +129,23 @@ func (m *Messenger) sendLocked(ctx context.Context, convID string, c *Content, k
 	return ErrTooManyRetries
 }
 
-// encrypt numbers c in the current epoch and encrypts it; the counters
-// are saved only once the server has (or may have) taken it.
-func (m *Messenger) encrypt(convID string, c *Content, cmid []byte) (*sealinev1.SendRequest, localstore.Group, error) {
+// encrypt numbers c in the current epoch, encrypts it and, before it
+// leaves, saves in one local transaction the consumed MLS generation, the
+// send counters and (if keep) the message. undo takes the counters and
+// the message back after the server refused it, so that receivers see no
+// gap in this device's sequence.
+func (m *Messenger) encrypt(convID string, c *Content, cmid []byte, keep bool) (*sealinev1.SendRequest, func() error, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cv, err := m.liveLocked(convID)
 	if err != nil {
-		return nil, localstore.Group{}, err
+		return nil, nil, err
 	}
-	rec, epoch := cv.rec, cv.g.Epoch()
+	prev, epoch := cv.rec, cv.g.Epoch()
+	restore := func() {
+		cv.rec.SendEpoch, cv.rec.SendSeq, cv.rec.PrevEpoch, cv.rec.PrevCount = prev.SendEpoch, prev.SendSeq, prev.PrevEpoch, prev.PrevCount
+	}
+	rec := &cv.rec
 	if rec.SendEpoch != epoch {
 		if rec.SendSeq > 0 {
 			rec.PrevEpoch, rec.PrevCount = rec.SendEpoch, rec.SendSeq
@@ -151,16 +159,45 @@ func (m *Messenger) encrypt(convID string, c *Content, cmid []byte) (*sealinev1.
 	}
 	plain, err := marshalContent(c)
 	if err != nil {
-		return nil, rec, err
+		restore()
+		return nil, nil, err
 	}
 	wire, err := cv.g.Encrypt(plain, epochTag(cv.g))
 	if err != nil {
-		return nil, rec, fmt.Errorf("send: %w", err)
+		restore()
+		return nil, nil, fmt.Errorf("send: %w", err)
 	}
-	if err := m.saveGroup(cv); err != nil { // the generation is consumed
-		return nil, rec, err
+	msg := Message{ConvID: convID, ID: c.ID, From: m.me, Outgoing: true, Seq: c.Seq, SentAt: c.SentAt,
+		ReceivedAt: c.SentAt, Text: c.Text, Attachment: c.Attachment}
+	err = m.store.Update(func(tx *localstore.Tx) error {
+		if keep {
+			if err := m.storeMessage(tx, msg); err != nil {
+				return err
+			}
+		}
+		return m.putGroup(tx, cv)
+	})
+	if err != nil { // the generation stays consumed in memory: never reused
+		restore()
+		return nil, nil, err
 	}
-	return &sealinev1.SendRequest{ConversationId: convID, ClientMessageId: cmid, Epoch: epoch, Message: wire}, rec, nil
+	undo := func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.groups[convID] != cv {
+			return nil // gone meanwhile
+		}
+		restore()
+		return m.store.Update(func(tx *localstore.Tx) error {
+			if keep {
+				if err := tx.DeleteMessage(convID, c.ID[:]); err != nil {
+					return err
+				}
+			}
+			return m.putGroup(tx, cv)
+		})
+	}
+	return &sealinev1.SendRequest{ConversationId: convID, ClientMessageId: cmid, Epoch: epoch, Message: wire}, undo, nil
 }
 
 // deliverSend sends req, retrying transport failures with the same bytes.
@@ -177,27 +214,6 @@ func (m *Messenger) deliverSend(ctx context.Context, req *sealinev1.SendRequest)
 		}
 	}
 	return err
-}
-
-// sent saves the send counters and, if keep, the message.
-func (m *Messenger) sent(rec localstore.Group, c *Content, keep bool) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	cv, ok := m.groups[rec.ConvID]
-	if !ok {
-		return nil
-	}
-	cv.rec.SendEpoch, cv.rec.SendSeq, cv.rec.PrevEpoch, cv.rec.PrevCount = rec.SendEpoch, rec.SendSeq, rec.PrevEpoch, rec.PrevCount
-	msg := Message{ConvID: rec.ConvID, ID: c.ID, From: m.me, Outgoing: true, Seq: c.Seq, SentAt: c.SentAt,
-		ReceivedAt: c.SentAt, Text: c.Text, Attachment: c.Attachment}
-	return m.store.Update(func(tx *localstore.Tx) error {
-		if keep {
-			if err := m.storeMessage(tx, msg); err != nil {
-				return err
-			}
-		}
-		return m.putGroup(tx, cv)
-	})
 }
 
 // storedBody is the sealed JSON body of a stored message.

@@ -284,6 +284,11 @@ func (tx *Tx) PutMessage(m Message) error {
 // ErrDuplicate: a message with that id is already stored.
 var ErrDuplicate = errors.New("localstore: duplicate message")
 
+// DeleteMessage deletes one message (an outgoing one the server refused).
+func (tx *Tx) DeleteMessage(convID string, id []byte) error {
+	return tx.exec(`DELETE FROM messages WHERE conv_id = ? AND msg_id = ?`, convID, id)
+}
+
 // Messages returns a conversation's last limit messages, oldest first.
 func (tx *Tx) Messages(convID string, limit int) ([]Message, error) {
 	rows, err := tx.query(`SELECT msg_id, sender, seq, kind, sent_at, received_at, body FROM
