@@ -72,6 +72,10 @@ type Config struct {
 	Conns int
 	// Size is the message text size in bytes; 0 = 100.
 	Size int
+	// InFlight is how many sends each sender keeps going at once; 0 = 1
+	// for SDK clients (one Send at a time per device) and 32 for fast
+	// clients. The SDK sends concurrent Sends of a device together.
+	InFlight int
 	// FastClients replays pre-encrypted MLS messages and counts deliveries
 	// without decrypting, to push the server harder.
 	FastClients bool
@@ -142,6 +146,8 @@ func (cfg Config) Validate() error {
 		return bad("max-messages must not be negative")
 	case cfg.Pairs < 0 || cfg.Groups < 0 || cfg.Conns < 0 || cfg.Size < 0:
 		return bad("pairs, groups, conns and size must not be negative")
+	case cfg.InFlight < 0 || cfg.InFlight > 1024:
+		return bad("in-flight must be 1..1024")
 	case cfg.GroupSize < 0 || cfg.GroupSize == 1 || cfg.GroupSize > 2000:
 		return bad("group-size must be 2..2000")
 	case cfg.Size > 60<<10:

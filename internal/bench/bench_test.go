@@ -26,6 +26,7 @@ func testScenarios(t *testing.T, db string) {
 	}{
 		{"1to1", Config{Scenario: OneToOne, Pairs: 2, Rate: 100}, false},
 		{"1to1-max", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 200}, true},
+		{"1to1-in-flight", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 400, InFlight: 16}, false},
 		{"1to1-fast", Config{Scenario: OneToOne, Pairs: 2, Rate: 400, FastClients: true}, true},
 		{"group", Config{Scenario: Group, GroupSize: 4, Rate: 50}, false},
 		{"group-fast", Config{Scenario: Group, GroupSize: 5, Rate: 200, FastClients: true}, true},
@@ -98,6 +99,8 @@ func TestBadConfig(t *testing.T) {
 		{Scenario: OneToOne, MaxMessages: -1},
 		{Scenario: Group, GroupSize: 1},
 		{Scenario: Idle, FastClients: true},
+		{Scenario: OneToOne, InFlight: -1},
+		{Scenario: OneToOne, InFlight: 5000},
 	}
 	for _, cfg := range cases {
 		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrBadConfig) {

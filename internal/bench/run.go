@@ -91,6 +91,9 @@ func (e *env) newReport() *Report {
 	if e.cfg.MaxRate && e.cfg.Scenario != Idle && e.cfg.Scenario != Churn {
 		rep.Notes = append(rep.Notes, "rate max: closed loop, each send starts when the previous one returns; latency counts from the start of each send")
 	}
+	if e.cfg.InFlight > 0 && e.cfg.Scenario != Idle && e.cfg.Scenario != Churn {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("in-flight %d: each sender keeps %d sends going at once", e.cfg.InFlight, e.cfg.InFlight))
+	}
 	if e.cfg.Scenario == Churn {
 		rep.Notes = append(rep.Notes, "churn: the creator adds and removes users one commit at a time (closed loop), with one message after each add")
 	}

@@ -36,9 +36,12 @@ func (e *env) drive(ctx context.Context, flows []*flow, rec *recorder, tr *track
 	if e.cfg.MaxMessages > 0 {
 		budget.Store(e.cfg.MaxMessages)
 	}
-	workers := 1 // the SDK sends one message at a time per device
+	workers := 1 // one Send at a time per device
 	if e.cfg.FastClients {
 		workers = fastWorkers
+	}
+	if e.cfg.InFlight > 0 {
+		workers = e.cfg.InFlight
 	}
 	var wg sync.WaitGroup
 	for _, f := range flows {
