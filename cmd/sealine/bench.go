@@ -20,6 +20,7 @@ type benchFlags struct {
 	duration, setupTimeout                time.Duration
 	maxMessages                           int64
 	pairs, groupSize, groups, conns, size int
+	inFlight                              int
 }
 
 func newBenchCmd(a *app) *cobra.Command {
@@ -69,6 +70,7 @@ Scenarios:
 	fs.IntVar(&f.groups, "groups", 1, "group: number of groups")
 	fs.IntVar(&f.conns, "conns", 1000, "idle: streams to hold open")
 	fs.IntVar(&f.size, "size", 100, "message text size in bytes")
+	fs.IntVar(&f.inFlight, "in-flight", 0, "1to1, group: sends each sender keeps going at once (0: 1 for SDK clients, 32 for fast clients)")
 	fs.BoolVar(&f.fast, "fast-clients", false, "1to1, group: replay pre-encrypted messages and skip decryption to push the server harder")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a --server that is not a loopback address")
 	fs.StringVar(&f.metrics, "metrics", "", "a --server's Prometheus /metrics URL, for its CPU and memory")
@@ -84,6 +86,7 @@ func (f benchFlags) config(a *app, cmd *cobra.Command, scenario string) (bench.C
 	cfg := bench.Config{
 		Scenario: scenario, Duration: f.duration, MaxMessages: f.maxMessages, Pairs: f.pairs,
 		GroupSize: f.groupSize, Groups: f.groups, Conns: f.conns, Size: f.size, FastClients: f.fast,
+		InFlight:    f.inFlight,
 		AllowRemote: f.allowRemote, MetricsURL: f.metrics, DB: f.db, PprofDir: f.pprof, SetupTimeout: f.setupTimeout,
 	}
 	bad := func(format string, args ...any) (bench.Config, error) {
