@@ -430,7 +430,8 @@ func (m *Messenger) forget(ctx context.Context, convID string, by Member) error 
 }
 
 // Username returns the username this device learned for a user id (from
-// key package claims), or "" if it knows none.
+// key package claims, or looked up for the users it hears from: see
+// ResolveUsernames), or "" if it knows none.
 func (m *Messenger) Username(userID string) string {
 	var name string
 	m.store.View(func(tx *localstore.Tx) error {

@@ -94,6 +94,7 @@ type Messenger struct {
 	convs  sealinev1connect.ConversationServiceClient
 	msgs   sealinev1connect.MessageServiceClient
 	events chan Event
+	users  lookups // user ids to name (users.go)
 
 	op sync.Mutex // serialises operations that send or commit
 
@@ -191,6 +192,7 @@ func (m *Messenger) reloadLocked() error {
 
 // Close closes the local store. Stop Run first.
 func (m *Messenger) Close() error {
+	m.users.stop()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -248,8 +250,10 @@ func rpcErr(err error) error {
 	return err
 }
 
-// emit delivers ev, giving up when ctx ends.
+// emit delivers ev, giving up when ctx ends. The user ids it names are
+// queued for a username lookup first (users.go).
 func (m *Messenger) emit(ctx context.Context, ev Event) {
+	m.noteUsers(ev)
 	select {
 	case m.events <- ev:
 	case <-ctx.Done():
