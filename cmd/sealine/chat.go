@@ -255,6 +255,7 @@ func (s *chatSession) members() {
 
 // event prints one event briefly; security warnings stand out.
 func (s *chatSession) event(ctx context.Context, ev client.Event) {
+	s.m.ResolveUsernames(ctx) // the users ev names, when unknown
 	switch ev := ev.(type) {
 	case *client.MessageEvent:
 		s.message(ev.Message)

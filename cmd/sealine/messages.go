@@ -42,13 +42,15 @@ func (a *app) withMessenger(ctx context.Context, fn func(m *client.Messenger) er
 		return nil
 	}
 	err = fn(m)
-	drain(m, a.printEvent)
+	drain(m, named(ctx, a.printEvent))
 	return err
 }
 
 // openMessenger opens this device's messenger, tops up its KeyPackages and
 // processes everything queued for it, handing each event to onEvent as it
-// arrives.
+// arrives. Then it looks up the usernames of every conversation's users it
+// does not know yet (say, someone who added this device), so that they can
+// be named on the command line.
 func (a *app) openMessenger(ctx context.Context, onEvent eventFunc) (*client.Messenger, error) {
 	c, err := a.newClient()
 	if err != nil {
@@ -66,6 +68,7 @@ func (a *app) openMessenger(ctx context.Context, onEvent eventFunc) (*client.Mes
 		m.Close()
 		return nil, fmt.Errorf("sync: %w", err)
 	}
+	m.ResolveUsernames(ctx, conversationUsers(m)...) // unnamed users show as ids
 	return m, nil
 }
 
@@ -74,6 +77,7 @@ func (a *app) openMessenger(ctx context.Context, onEvent eventFunc) (*client.Mes
 // more queued events than the channel holds would otherwise never finish.
 // onEvent runs on one goroutine at a time, so its output stays serialized.
 func syncDraining(ctx context.Context, m *client.Messenger, onEvent eventFunc) error {
+	onEvent = named(ctx, onEvent)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -110,6 +114,7 @@ func drain(m *client.Messenger, onEvent eventFunc) {
 func follow(ctx context.Context, m *client.Messenger, onEvent eventFunc) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	onEvent = named(ctx, onEvent)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	for {
@@ -123,6 +128,31 @@ func follow(ctx context.Context, m *client.Messenger, onEvent eventFunc) error {
 			return err
 		}
 	}
+}
+
+// named hands each event to onEvent once the usernames it mentions are
+// looked up: the SDK queued the unknown ones when it emitted the event. A
+// user the server does not name (or a failed lookup) shows as an id.
+func named(ctx context.Context, onEvent eventFunc) eventFunc {
+	return func(m *client.Messenger, ev client.Event) {
+		m.ResolveUsernames(ctx)
+		onEvent(m, ev)
+	}
+}
+
+// conversationUsers lists the user ids of every conversation's peer and
+// members.
+func conversationUsers(m *client.Messenger) []string {
+	var ids []string
+	for _, cv := range m.Conversations() {
+		if cv.Peer != "" {
+			ids = append(ids, cv.Peer)
+		}
+		for _, mem := range cv.Members {
+			ids = append(ids, mem.UserID)
+		}
+	}
+	return ids
 }
 
 // interrupted is nil when ctx was canceled (Ctrl-C ends a chat or a
