@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -29,10 +32,13 @@ import (
 // The names come from the server, which is the Authentication Service
 // binding user ids to accounts (as it does for KeyPackage claims).
 
-// Request bounds of LookupUsers (account.proto).
+// Request bounds of LookupUsers (account.proto), and how long a failed
+// lookup waits before it is retried (unless the server says when).
 const (
 	maxLookupIDs   = 100
 	maxUserIDBytes = 64
+	lookupRetry    = 10 * time.Second
+	maxLookupWait  = 5 * time.Minute
 )
 
 // UserInfo is what the server tells about a user.
@@ -75,6 +81,7 @@ type lookups struct {
 	mu      sync.Mutex // guards the fields below
 	seen    map[string]bool
 	pending []string
+	retryAt time.Time // no request before (wall clock), after a failure
 	wake    chan struct{}
 	cancel  context.CancelFunc // set while the goroutine runs
 	done    chan struct{}
@@ -147,42 +154,75 @@ func (m *Messenger) ResolveUsernames(ctx context.Context, ids ...string) error {
 	return m.flushLookups(ctx)
 }
 
-// flushLookups looks up every queued id, 100 to a request.
+// flushLookups looks up every queued id, 100 to a request. After a
+// failure the ids stay queued, and no request is made before the server's
+// retry_after (or lookupRetry) has passed: flushLookups then returns
+// ErrRateLimited at once. A refusal that a retry cannot fix (the session
+// is gone) drops the ids instead.
 func (m *Messenger) flushLookups(ctx context.Context) error {
 	m.users.flush.Lock()
 	defer m.users.flush.Unlock()
 	for {
+		if wait := m.users.backoff(); wait > 0 {
+			return fmt.Errorf("username lookup: %w (retry in %v)", ErrRateLimited, wait.Round(time.Second))
+		}
 		batch := m.users.take(maxLookupIDs)
 		if len(batch) == 0 {
 			return nil
 		}
-		found, err := m.c.LookupUsers(ctx, batch...)
-		if err == nil {
-			err = m.store.Update(func(tx *localstore.Tx) error {
-				for id, u := range found {
-					if err := tx.PutUser(id, u.Username); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		}
-		if err != nil {
-			m.users.forget(batch) // asked again when they next appear
+		if err := m.lookupBatch(ctx, batch); err != nil {
+			if errors.Is(err, ErrSessionInvalid) || errors.Is(err, ErrNotLoggedIn) || errors.Is(err, ErrInvalidInput) {
+				m.users.forget(batch) // asked again when they next appear
+			} else {
+				m.users.requeue(batch, m.retryWait(err))
+			}
 			return err
 		}
 	}
 }
 
-// lookupLoop runs the queued lookups until ctx ends. A failed lookup is
-// dropped: its ids are queued again by their next event.
+// lookupBatch looks batch up and keeps the usernames found.
+func (m *Messenger) lookupBatch(ctx context.Context, batch []string) error {
+	found, err := m.c.LookupUsers(ctx, batch...)
+	if err != nil {
+		return err
+	}
+	return m.store.Update(func(tx *localstore.Tx) error {
+		for id, u := range found {
+			if err := tx.PutUser(id, u.Username); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// retryWait is how long to wait after err: the server's retry_after
+// (measured on the Messenger's clock), else lookupRetry.
+func (m *Messenger) retryWait(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) && !e.RetryAfter.IsZero() {
+		return min(max(e.RetryAfter.Sub(m.now()), time.Second), maxLookupWait)
+	}
+	return lookupRetry
+}
+
+// lookupLoop runs the queued lookups until ctx ends, retrying failed ones
+// after their wait.
 func (m *Messenger) lookupLoop(ctx context.Context, wake <-chan struct{}) {
+	var retry <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
-			m.flushLookups(ctx)
+		case <-retry:
+		}
+		retry = nil
+		if m.flushLookups(ctx) != nil && ctx.Err() == nil {
+			if wait := m.users.backoff(); wait > 0 {
+				retry = time.After(wait)
+			}
 		}
 	}
 }
@@ -219,6 +259,21 @@ func (l *lookups) enqueue(ids []string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pending = append(l.pending, ids...)
+}
+
+// requeue puts a failed batch back in front and holds requests for wait.
+func (l *lookups) requeue(ids []string, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(slices.Clone(ids), l.pending...)
+	l.retryAt = time.Now().Add(wait)
+}
+
+// backoff is how long requests are still held after a failure.
+func (l *lookups) backoff() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Until(l.retryAt)
 }
 
 // take removes and returns up to n queued ids.

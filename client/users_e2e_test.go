@@ -2,12 +2,14 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/sealine/sealine/client"
 	"github.com/sealine/sealine/internal/testenv"
+	"github.com/sealine/sealine/server"
 )
 
 // waitUsername waits until m has learned userID's username.
@@ -88,5 +90,37 @@ func TestE2ELookupUsernames(t *testing.T) {
 	got, err = bobC.LookupUsers(ctx, many...)
 	if err != nil || len(got) != 1 || got[carol.Me().UserID].Username != "carol" {
 		t.Errorf("LookupUsers(151 ids) = %+v, %v; want carol only", got, err)
+	}
+}
+
+// TestE2ELookupRateLimited: a refused lookup keeps its ids queued and
+// holds further requests until the server's retry_after.
+func TestE2ELookupRateLimited(t *testing.T) {
+	env := testenv.New(t, func(c *server.Config) {
+		c.Messaging.LookupBurst = 1
+		c.Messaging.LookupInterval = time.Hour
+	})
+	ctx := context.Background()
+	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
+	bobC := env.SDKUser(t, "bob", nil)
+	bob := env.Messenger(t, bobC, true, client.MessengerConfig{})
+	if _, err := bobC.LookupUsers(ctx, "no-such-user"); err != nil { // the one token
+		t.Fatal(err)
+	}
+	conv, err := alice.Direct(ctx, "bob")
+	if err != nil {
+		t.Fatalf("Direct: %v", err)
+	}
+	if _, err := alice.Send(ctx, conv, "hi bob"); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	waitText(t, bob, conv, "hi bob")
+	for range 2 {
+		if err := bob.ResolveUsernames(ctx); !errors.Is(err, client.ErrRateLimited) {
+			t.Fatalf("ResolveUsernames = %v, want ErrRateLimited", err)
+		}
+	}
+	if got := bob.Username(alice.Me().UserID); got != "" {
+		t.Errorf("Username(alice) = %q while rate limited", got)
 	}
 }
