@@ -95,6 +95,7 @@ type Messenger struct {
 	msgs   sealinev1connect.MessageServiceClient
 	events chan Event
 	users  lookups // user ids to name (users.go)
+	out    outbox  // messages to send (outbox.go)
 
 	op sync.Mutex // serialises operations that send or commit
 
@@ -193,6 +194,7 @@ func (m *Messenger) reloadLocked() error {
 // Close closes the local store. Stop Run first.
 func (m *Messenger) Close() error {
 	m.users.stop()
+	m.closeOutbox()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -21,15 +21,14 @@ const sendAttempts = 4
 
 // Send encrypts text for a conversation and returns once the server has
 // stored it for every other member device. The message is kept in the
-// local history.
+// local history. Concurrent calls are sent together (see outbox.go), so
+// a device with many messages to send calls Send from several goroutines.
 func (m *Messenger) Send(ctx context.Context, convID, text string) (MessageID, error) {
 	c := &Content{Kind: ContentText, Text: text}
 	if len(text) > maxTextLen {
 		return MessageID{}, fmt.Errorf("%w: text longer than %d bytes", ErrInvalidInput, maxTextLen)
 	}
-	m.op.Lock()
-	defer m.op.Unlock()
-	err := m.sendLocked(ctx, convID, c, true)
+	err := m.enqueue(ctx, convID, c, true)
 	return c.ID, err
 }
 
@@ -37,9 +36,7 @@ func (m *Messenger) Send(ctx context.Context, convID, text string) (MessageID, e
 // Client.UploadAttachment) to a conversation.
 func (m *Messenger) SendAttachment(ctx context.Context, convID string, md attachment.Metadata) (MessageID, error) {
 	c := &Content{Kind: ContentAttachment, Attachment: &md}
-	m.op.Lock()
-	defer m.op.Unlock()
-	err := m.sendLocked(ctx, convID, c, true)
+	err := m.enqueue(ctx, convID, c, true)
 	return c.ID, err
 }
 
@@ -141,10 +138,47 @@ func (m *Messenger) encrypt(convID string, c *Content, cmid []byte, keep bool) (
 	if err != nil {
 		return nil, nil, err
 	}
-	prev, epoch := cv.rec, cv.g.Epoch()
-	restore := func() {
-		cv.rec.SendEpoch, cv.rec.SendSeq, cv.rec.PrevEpoch, cv.rec.PrevCount = prev.SendEpoch, prev.SendSeq, prev.PrevEpoch, prev.PrevCount
+	prev := countersOf(&cv.rec)
+	req, err := m.seal(cv, c, cmid)
+	if err != nil {
+		return nil, nil, err
 	}
+	err = m.store.Update(func(tx *localstore.Tx) error {
+		if keep {
+			if err := m.storeMessage(tx, outgoingMessage(m.me, convID, c)); err != nil {
+				return err
+			}
+		}
+		return m.putGroup(tx, cv)
+	})
+	if err != nil { // the generation stays consumed in memory: never reused
+		prev.set(&cv.rec)
+		return nil, nil, err
+	}
+	undo := func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.groups[convID] != cv {
+			return nil // gone meanwhile
+		}
+		prev.set(&cv.rec)
+		return m.store.Update(func(tx *localstore.Tx) error {
+			if keep {
+				if err := tx.DeleteMessage(convID, c.ID[:]); err != nil {
+					return err
+				}
+			}
+			return m.putGroup(tx, cv)
+		})
+	}
+	return req, undo, nil
+}
+
+// seal numbers c as cv's next message in its current epoch (advancing
+// the send counters in memory) and encrypts it; on error the counters are
+// as before. m.mu must be held.
+func (m *Messenger) seal(cv *conversation, c *Content, cmid []byte) (*sealinev1.SendRequest, error) {
+	prev, epoch := countersOf(&cv.rec), cv.g.Epoch()
 	rec := &cv.rec
 	if rec.SendEpoch != epoch {
 		if rec.SendSeq > 0 {
@@ -159,45 +193,21 @@ func (m *Messenger) encrypt(convID string, c *Content, cmid []byte, keep bool) (
 	}
 	plain, err := marshalContent(c)
 	if err != nil {
-		restore()
-		return nil, nil, err
+		prev.set(rec)
+		return nil, err
 	}
 	wire, err := cv.g.Encrypt(plain, epochTag(cv.g))
 	if err != nil {
-		restore()
-		return nil, nil, fmt.Errorf("send: %w", err)
+		prev.set(rec)
+		return nil, fmt.Errorf("send: %w", err)
 	}
-	msg := Message{ConvID: convID, ID: c.ID, From: m.me, Outgoing: true, Seq: c.Seq, SentAt: c.SentAt,
+	return &sealinev1.SendRequest{ConversationId: cv.rec.ConvID, ClientMessageId: cmid, Epoch: epoch, Message: wire}, nil
+}
+
+// outgoingMessage is the history entry of c sent by me.
+func outgoingMessage(me Member, convID string, c *Content) Message {
+	return Message{ConvID: convID, ID: c.ID, From: me, Outgoing: true, Seq: c.Seq, SentAt: c.SentAt,
 		ReceivedAt: c.SentAt, Text: c.Text, Attachment: c.Attachment}
-	err = m.store.Update(func(tx *localstore.Tx) error {
-		if keep {
-			if err := m.storeMessage(tx, msg); err != nil {
-				return err
-			}
-		}
-		return m.putGroup(tx, cv)
-	})
-	if err != nil { // the generation stays consumed in memory: never reused
-		restore()
-		return nil, nil, err
-	}
-	undo := func() error {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.groups[convID] != cv {
-			return nil // gone meanwhile
-		}
-		restore()
-		return m.store.Update(func(tx *localstore.Tx) error {
-			if keep {
-				if err := tx.DeleteMessage(convID, c.ID[:]); err != nil {
-					return err
-				}
-			}
-			return m.putGroup(tx, cv)
-		})
-	}
-	return &sealinev1.SendRequest{ConversationId: convID, ClientMessageId: cmid, Epoch: epoch, Message: wire}, undo, nil
 }
 
 // deliverSend sends req, retrying transport failures with the same bytes.
