@@ -21,22 +21,29 @@ const (
 	primaryResultCodeMask = 0xff
 )
 
-// pools adapts database/sql to sqlstore.DB: one writer connection, a read pool.
+// pools adapts database/sql to sqlstore.DB: one writer connection, a read
+// pool, each with its cache of prepared statements.
 type pools struct {
-	writer *sql.DB
-	reader *sql.DB
+	writer, reader *sql.DB
+	wstmts, rstmts *stmtCache
 }
 
-func (d *pools) Reader() sqlstore.Querier { return querier{d.reader} }
-func (d *pools) Writer() sqlstore.Querier { return querier{d.writer} }
+func newPools(writer, reader *sql.DB) *pools {
+	return &pools{writer: writer, reader: reader, wstmts: newStmtCache(writer), rstmts: newStmtCache(reader)}
+}
 
-// Tx runs fn in a BEGIN IMMEDIATE transaction on the writer.
+func (d *pools) Reader() sqlstore.Querier { return cachedQuerier{d.rstmts} }
+func (d *pools) Writer() sqlstore.Querier { return cachedQuerier{d.wstmts} }
+
+// Tx runs fn in a BEGIN IMMEDIATE transaction on the writer, then caches
+// the statements it ran that were not cached yet.
 func (d *pools) Tx(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	defer d.wstmts.prepareWanted(ctx)
 	tx, err := d.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(err)
 	}
-	if err := fn(newTxQuerier(tx)); err != nil {
+	if err := fn(newTxQuerier(tx, d.wstmts)); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -44,6 +51,8 @@ func (d *pools) Tx(ctx context.Context, fn func(q sqlstore.Querier) error) error
 }
 
 func (d *pools) Close() error {
+	d.wstmts.close()
+	d.rstmts.close()
 	return errors.Join(d.reader.Close(), d.writer.Close())
 }
 

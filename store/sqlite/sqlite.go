@@ -162,7 +162,7 @@ func openDB(ctx context.Context, path string, opts Options) (*pools, error) {
 		w.Close()
 		return nil, err
 	}
-	return &pools{writer: w, reader: r}, nil
+	return newPools(w, r), nil
 }
 
 func openPool(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
