@@ -38,6 +38,11 @@ func exercise(t *testing.T, e *testenv.Env) {
 	if _, err := e.Devices(s.GetToken()).ListDevices(ctx, connect.NewRequest(&sealinev1.ListDevicesRequest{})); err != nil {
 		t.Fatal(err)
 	}
+	// LookupUsers answers with the username; nothing of it may be logged.
+	names, err := lookup(e, s.GetToken(), s.GetUserId(), "u-unknown")
+	if err != nil || !strings.HasPrefix(names[s.GetUserId()], strings.ToLower(secretUser)) {
+		t.Fatalf("LookupUsers = %v, %v", names, err)
+	}
 	if _, err := e.Devices(s.GetToken()).RevokeDevice(ctx, connect.NewRequest(&sealinev1.RevokeDeviceRequest{DeviceId: s2.GetDeviceId()})); err != nil {
 		t.Fatal(err)
 	}
