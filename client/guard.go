@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -105,13 +106,8 @@ func (m *Messenger) sequence(cv *conversation, from Member, c *Content, out *out
 	k := senderKey{conv, from.String()}
 	st := out.b.senders[k] // as an earlier message of this batch left it
 	if st == nil {
-		st = new(localstore.SenderState)
-		err := m.store.View(func(tx *localstore.Tx) error {
-			var err error
-			*st, err = tx.Sender(conv, from.String())
-			return err
-		})
-		if err != nil {
+		var err error
+		if st, err = m.senderState(k); err != nil {
 			out.warn(conv, WarnUndecryptable, from, err.Error())
 			return false
 		}
@@ -123,6 +119,29 @@ func (m *Messenger) sequence(cv *conversation, from Member, c *Content, out *out
 	}
 	m.gaps[k] = pendingMissing(st)
 	return v.deliver
+}
+
+// senderState returns a copy of a sender's committed record, read from
+// the local store the first time. m.mu is held.
+func (m *Messenger) senderState(k senderKey) (*localstore.SenderState, error) {
+	st, ok := m.senders[k]
+	if !ok {
+		err := m.store.View(func(tx *localstore.Tx) error {
+			var err error
+			st, err = tx.Sender(k.conv, k.sender)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.senders[k] = st
+	}
+	cp := st
+	cp.Missing = maps.Clone(st.Missing)
+	if cp.Missing == nil {
+		cp.Missing = map[uint64]time.Time{}
+	}
+	return &cp, nil
 }
 
 type seqWarning struct {
@@ -241,6 +260,7 @@ func (m *Messenger) checkGaps(ctx context.Context, all bool) {
 	m.mu.Lock()
 	var events []Event
 	now := m.now()
+	written := map[senderKey]localstore.SenderState{}
 	err := m.store.Update(func(tx *localstore.Tx) error {
 		for k, pending := range m.gaps {
 			if !pending {
@@ -259,9 +279,17 @@ func (m *Messenger) checkGaps(ctx context.Context, all bool) {
 			if err := tx.PutSender(k.conv, k.sender, st); err != nil {
 				return err
 			}
+			written[k] = st
 		}
 		return nil
 	})
+	for k, st := range written { // what the cache holds must be what is committed
+		if err == nil {
+			m.senders[k] = st
+		} else {
+			delete(m.senders, k)
+		}
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return

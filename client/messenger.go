@@ -104,6 +104,7 @@ type Messenger struct {
 	acked    uint64     // last cursor acknowledged to the server
 	groups   map[string]*conversation
 	gaps     map[senderKey]bool         // senders with missing sequence numbers
+	senders  map[senderKey]localstore.SenderState // as committed locally; filled as read
 	leaving  map[string]map[Member]bool // devices that proposed to leave, by conversation
 	progress chan struct{}              // closed and replaced after each envelope
 	running  int                        // receive loops running
@@ -150,7 +151,7 @@ func (c *Client) Messenger(cfg MessengerConfig) (*Messenger, error) {
 		convs:  sealinev1connect.NewConversationServiceClient(c.hc, c.server, limit),
 		msgs:   sealinev1connect.NewMessageServiceClient(c.hc, c.server, limit),
 		events: make(chan Event, cfg.EventBuffer),
-		groups: map[string]*conversation{}, gaps: map[senderKey]bool{},
+		groups: map[string]*conversation{}, gaps: map[senderKey]bool{}, senders: map[senderKey]localstore.SenderState{},
 		leaving: map[string]map[Member]bool{}, progress: make(chan struct{}),
 	}
 	if err := m.load(); err != nil {
@@ -188,6 +189,7 @@ func (m *Messenger) loadGroups(tx *localstore.Tx) error {
 // reloadLocked goes back to the saved conversations after a failed local
 // commit. m.mu must be held.
 func (m *Messenger) reloadLocked() error {
+	m.senders = map[senderKey]localstore.SenderState{}
 	return m.store.View(m.loadGroups)
 }
 

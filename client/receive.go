@@ -329,6 +329,9 @@ func (m *Messenger) handleBatch(ctx context.Context, envs []*sealinev1.Envelope)
 		return tx.SetCursor(last)
 	})
 	if err == nil {
+		for k, st := range b.senders {
+			m.senders[k] = *st
+		}
 		m.cursor = last
 		close(m.progress)
 		m.progress = make(chan struct{})
