@@ -14,6 +14,7 @@ import (
 
 	"github.com/sealine/sealine/internal/password"
 	"github.com/sealine/sealine/store"
+	"github.com/sealine/sealine/store/postgres"
 )
 
 // Config configures a Server. The zero value serves on 127.0.0.1:8443 with
@@ -140,7 +141,7 @@ func or[T comparable](v, def T) T {
 
 // check validates the fields that need no I/O.
 func (cfg Config) check() error {
-	if _, err := dbKind(cfg.DB); err != nil && cfg.Store == nil {
+	if err := cfg.checkDB(); err != nil {
 		return err
 	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
@@ -148,6 +149,23 @@ func (cfg Config) check() error {
 	}
 	if cfg.MetricsAddr != "" && !isLoopback(cfg.MetricsAddr) {
 		return ErrMetricsNotLoopback
+	}
+	return nil
+}
+
+// checkDB validates Config.DB, parsing a PostgreSQL URL without connecting.
+func (cfg Config) checkDB() error {
+	if cfg.Store != nil {
+		return nil
+	}
+	kind, err := dbKind(cfg.DB)
+	if err != nil {
+		return err
+	}
+	if kind == "postgres" {
+		if err := postgres.CheckDSN(cfg.DB); err != nil {
+			return fmt.Errorf("server: bad PostgreSQL URL: %w", err)
+		}
 	}
 	return nil
 }
@@ -186,4 +204,11 @@ func mkdirData(cfg Config) error {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
 	return nil
+}
+
+// storeInDataDir reports whether New opens a SQLite store, which keeps at
+// least its key store in the data dir; the dir must then exist first.
+func (cfg Config) storeInDataDir() bool {
+	kind, _ := dbKind(cfg.DB)
+	return cfg.Store == nil && kind == "sqlite"
 }

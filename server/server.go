@@ -75,34 +75,57 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// New prepares a server: it creates the data dir (0700), the KEK and the
-// self-signed certificate when needed, opens and migrates the store, and
+// New prepares a server: it opens and migrates the store, creates the data
+// dir (0700), the KEK and the self-signed certificate when needed, and
 // starts listening. Serve with Run, or release everything with Close.
+//
+// Bad input changes nothing: a given certificate is read and a PostgreSQL
+// store is opened before anything is written to the data dir, so a bad or
+// unreachable database leaves no certificate or key behind. (SQLite lives
+// in the data dir, which is created just before it is opened.)
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := mkdirData(cfg); err != nil {
-		return nil, err
-	}
-	cert, certPEM, err := loadCert(cfg)
+	given, err := loadGivenCert(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.storeInDataDir() {
+		if err := mkdirData(cfg); err != nil {
+			return nil, err
+		}
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := newKEKRing(ctx, cfg, st.Keys())
-	if err != nil {
-		return nil, errors.Join(err, st.Close())
-	}
-	s, err := newServer(cfg, st, keys, cert, certPEM)
+	s, err := setUp(ctx, cfg, st, given)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
 	return s, nil
+}
+
+// setUp creates what New keeps in the data dir (the certificate and the
+// KEK) around an opened store, and wires the server.
+func setUp(ctx context.Context, cfg Config, st store.Store, given *servingCert) (*Server, error) {
+	if err := mkdirData(cfg); err != nil {
+		return nil, err
+	}
+	c := given
+	if c == nil {
+		var err error
+		if c, err = loadSelfSigned(cfg); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := newKEKRing(ctx, cfg, st.Keys())
+	if err != nil {
+		return nil, err
+	}
+	return newServer(cfg, st, keys, c.cert, c.pem)
 }
 
 // newServer wires the parts and opens the listeners.

@@ -24,29 +24,46 @@ import (
 // is replaced at the next start.
 const certValidity = 398 * 24 * time.Hour
 
-// loadCert returns the serving certificate and its PEM: the configured files,
-// or the self-signed pair in <DataDir>/tls, created on first use.
-func loadCert(cfg Config) (tls.Certificate, []byte, error) {
-	certFile, keyFile := cfg.TLSCertFile, cfg.TLSKeyFile
-	if certFile == "" {
-		certFile, keyFile = dataPath(cfg, "tls", "cert.pem"), dataPath(cfg, "tls", "key.pem")
-		if err := ensureSelfSigned(certFile, keyFile, cfg.Now(), cfg.Rand); err != nil {
-			return tls.Certificate{}, nil, err
-		}
+// servingCert is the serving certificate and its PEM.
+type servingCert struct {
+	cert tls.Certificate
+	pem  []byte
+}
+
+// loadGivenCert reads the configured certificate files, if any; nil means
+// the self-signed pair (loadSelfSigned). It writes nothing.
+func loadGivenCert(cfg Config) (*servingCert, error) {
+	if cfg.TLSCertFile == "" {
+		return nil, nil
 	}
+	return readCert(cfg.TLSCertFile, cfg.TLSKeyFile)
+}
+
+// loadSelfSigned returns the self-signed pair in <DataDir>/tls, created on
+// first use.
+func loadSelfSigned(cfg Config) (*servingCert, error) {
+	certFile, keyFile := dataPath(cfg, "tls", "cert.pem"), dataPath(cfg, "tls", "key.pem")
+	if err := ensureSelfSigned(certFile, keyFile, cfg.Now(), cfg.Rand); err != nil {
+		return nil, err
+	}
+	return readCert(certFile, keyFile)
+}
+
+// readCert reads a PEM certificate and key pair.
+func readCert(certFile, keyFile string) (*servingCert, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("server: read TLS certificate: %w", err)
+		return nil, fmt.Errorf("server: read TLS certificate: %w", err)
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("server: read TLS key: %w", err)
+		return nil, fmt.Errorf("server: read TLS key: %w", err)
 	}
 	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("server: TLS key pair: %w", err)
+		return nil, fmt.Errorf("server: TLS key pair: %w", err)
 	}
-	return cert, certPEM, nil
+	return &servingCert{cert: cert, pem: certPEM}, nil
 }
 
 // ensureSelfSigned keeps a valid self-signed pair at certFile and keyFile.

@@ -21,9 +21,13 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sealine/sealine/store/internal/sqlstore"
@@ -32,6 +36,11 @@ import (
 // migrationLockKey is the pg_advisory_xact_lock key that serialises
 // migrations across nodes ("sealine" in ASCII, shifted into an int64).
 const migrationLockKey = 0x7365616c696e65
+
+// DefaultConnectTimeout bounds each connection attempt (TCP, TLS and the
+// startup exchange) when the DSN sets no connect_timeout, so an unreachable
+// database fails Open in bounded time instead of hanging.
+const DefaultConnectTimeout = 10 * time.Second
 
 // Options tune the backend; the zero value works.
 type Options struct {
@@ -63,9 +72,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	cfg, err := parseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: parse dsn: %w", err)
+		return nil, err
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
@@ -92,6 +101,40 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// CheckDSN reports whether dsn parses, without connecting. Its error says
+// what is wrong but never repeats the DSN, which may hold a password.
+func CheckDSN(dsn string) error {
+	_, err := parseConfig(dsn)
+	return err
+}
+
+// parseConfig parses dsn and bounds the connect time (DefaultConnectTimeout
+// unless the DSN sets connect_timeout).
+func parseConfig(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: parse dsn: %s", parseProblem(err))
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	return cfg, nil
+}
+
+// parseProblem is pgx's parse error without the (redacted, but only on a
+// best-effort basis) connection string it quotes.
+func parseProblem(err error) string {
+	msg := err.Error()
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		if _, rest, ok := strings.Cut(msg, "`: "); ok {
+			return rest
+		}
+		return "unparsable"
+	}
+	return msg
 }
 
 // migrate takes the cluster-wide migration lock, released at commit, and

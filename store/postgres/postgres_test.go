@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -188,7 +189,8 @@ func TestUnreachable(t *testing.T) {
 		want string
 	}{
 		{"closed port", "postgres://sealine:hunter2@127.0.0.1:1/sealine?connect_timeout=5", "postgres: connect to 127.0.0.1:1/sealine"},
-		{"bad dsn", "postgres://sealine:hunter2@127.0.0.1:notaport/x", "postgres: parse dsn"},
+		{"bad dsn", "postgres://sealine:hunter2@127.0.0.1:notaport/x", "postgres: parse dsn: invalid port"},
+		{"silent server", "postgres://sealine:hunter2@" + silentListener(t) + "/sealine?connect_timeout=1", "postgres: connect to 127.0.0.1:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,6 +205,84 @@ func TestUnreachable(t *testing.T) {
 				t.Errorf("error %q reveals the password", err)
 			}
 		})
+	}
+}
+
+// silentListener accepts connections and never answers, like a database
+// behind a firewall that drops packets; it returns host:port.
+func silentListener(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var conns []net.Conn
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestConnectTimeout: without connect_timeout in the DSN, each connection
+// attempt is bounded by DefaultConnectTimeout; the DSN's value wins.
+func TestConnectTimeout(t *testing.T) {
+	tests := []struct {
+		dsn  string
+		want time.Duration
+	}{
+		{"postgres://sealine@127.0.0.1:1/sealine", DefaultConnectTimeout},
+		{"postgres://sealine@127.0.0.1:1/sealine?connect_timeout=3", 3 * time.Second},
+		{"host=127.0.0.1 port=1 user=sealine", DefaultConnectTimeout},
+	}
+	for _, tc := range tests {
+		cfg, err := parseConfig(tc.dsn)
+		if err != nil {
+			t.Fatalf("parseConfig(%q): %v", tc.dsn, err)
+		}
+		if got := cfg.ConnConfig.ConnectTimeout; got != tc.want {
+			t.Errorf("parseConfig(%q): connect timeout %v, want %v", tc.dsn, got, tc.want)
+		}
+	}
+}
+
+// TestCheckDSN: a DSN that does not parse is refused without connecting,
+// and the error holds neither the password nor the DSN.
+func TestCheckDSN(t *testing.T) {
+	tests := []struct {
+		dsn  string
+		want string // "" = valid
+	}{
+		{"postgres://sealine:hunter2@127.0.0.1:1/sealine", ""},
+		{"postgresql://sealine@db.internal/sealine?sslmode=verify-full", ""},
+		{"postgres://sealine:hunter2@127.0.0.1:notaport/x", "invalid port"},
+		{"postgres://sealine:hunter2@[::1/x", "failed to parse as URL"},
+		{"postgres://sealine:hunter2@h/x?sslmode=bogus", "sslmode is invalid"},
+		{"postgres://sealine:hunter2@h/x?connect_timeout=soon", "invalid connect_timeout"},
+	}
+	for _, tc := range tests {
+		err := CheckDSN(tc.dsn)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("CheckDSN(valid) = %v", err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CheckDSN = %v, want an error mentioning %q", err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "sealine:") {
+			t.Errorf("CheckDSN error %q repeats the DSN", err)
+		}
 	}
 }
 
