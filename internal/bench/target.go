@@ -87,7 +87,12 @@ func checkFileLimit(cfg Config) error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return nil // unknown: let the run find out
 	}
-	need := needFiles(cfg)
+	return fileLimit(needFiles(cfg), lim)
+}
+
+// fileLimit fails when lim's soft limit is below need, saying how to
+// raise it.
+func fileLimit(need uint64, lim syscall.Rlimit) error {
 	if lim.Cur >= need {
 		return nil
 	}
