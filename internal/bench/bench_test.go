@@ -3,7 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,15 +28,16 @@ func testScenarios(t *testing.T, db string) {
 		name  string
 		cfg   Config
 		extra bool // skipped with -short
+		pprof bool // sets PprofDir to a temporary directory
 	}{
-		{"1to1", Config{Scenario: OneToOne, Pairs: 2, Rate: 100}, false},
-		{"1to1-max", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 200}, true},
-		{"1to1-in-flight", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 400, InFlight: 16}, false},
-		{"1to1-fast", Config{Scenario: OneToOne, Pairs: 2, Rate: 400, FastClients: true}, true},
-		{"group", Config{Scenario: Group, GroupSize: 4, Rate: 50}, false},
-		{"group-fast", Config{Scenario: Group, GroupSize: 5, Rate: 200, FastClients: true}, true},
-		{"churn", Config{Scenario: Churn, GroupSize: 3}, false},
-		{"idle", Config{Scenario: Idle, Conns: 50}, false},
+		{"1to1", Config{Scenario: OneToOne, Pairs: 2, Rate: 100}, false, true},
+		{"1to1-max", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 200}, true, false},
+		{"1to1-in-flight", Config{Scenario: OneToOne, Pairs: 1, MaxRate: true, MaxMessages: 400, InFlight: 16}, false, false},
+		{"1to1-fast", Config{Scenario: OneToOne, Pairs: 2, Rate: 400, FastClients: true}, false, false},
+		{"group", Config{Scenario: Group, GroupSize: 4, Rate: 50}, false, false},
+		{"group-fast", Config{Scenario: Group, GroupSize: 5, Rate: 200, FastClients: true}, true, false},
+		{"churn", Config{Scenario: Churn, GroupSize: 3}, false, false},
+		{"idle", Config{Scenario: Idle, Conns: 50}, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,6 +46,9 @@ func testScenarios(t *testing.T, db string) {
 			}
 			cfg := tc.cfg
 			cfg.Duration, cfg.Drain, cfg.DB = time.Second, 3*time.Second, db
+			if tc.pprof {
+				cfg.PprofDir = filepath.Join(t.TempDir(), "profiles")
+			}
 			rep, err := Run(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -48,6 +57,8 @@ func testScenarios(t *testing.T, db string) {
 			rep.WriteTable(&buf)
 			t.Logf("\n%s", buf.String())
 			checkReport(t, cfg, rep)
+			checkNotes(t, cfg, rep, buf.String())
+			checkProfiles(t, cfg, rep)
 		})
 	}
 }
@@ -78,6 +89,58 @@ func checkReport(t *testing.T, cfg Config, r *Report) {
 	if cfg.Scenario == Churn && (r.Commits == 0 || r.CommitLat == nil) {
 		t.Errorf("commits %d", r.Commits)
 	}
+}
+
+// checkNotes: a fast-clients run says so in its notes, in the table and
+// in the JSON report; an SDK run does not.
+func checkNotes(t *testing.T, cfg Config, r *Report, table string) {
+	t.Helper()
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var decoded struct {
+		FastClients bool     `json:"fast_clients"`
+		Notes       []string `json:"notes"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	says := map[string]bool{
+		"notes": slices.Contains(r.Notes, fastNote),
+		"table": strings.Contains(table, fastNote),
+		"json":  decoded.FastClients && slices.Contains(decoded.Notes, fastNote),
+	}
+	for where, ok := range says {
+		if ok != cfg.FastClients {
+			t.Errorf("fast clients %v, but the fast-clients note in the %s: %v", cfg.FastClients, where, ok)
+		}
+	}
+}
+
+// checkProfiles: with PprofDir set, the run leaves non-empty CPU and
+// heap profiles there and names them in the report.
+func checkProfiles(t *testing.T, cfg Config, r *Report) {
+	t.Helper()
+	if cfg.PprofDir == "" {
+		return
+	}
+	want := []string{filepath.Join(cfg.PprofDir, "cpu.pprof"), filepath.Join(cfg.PprofDir, "heap.pprof")}
+	if !slices.Equal(r.Profiles, want) {
+		t.Errorf("report names profiles %v, want %v", r.Profiles, want)
+	}
+	for _, p := range want {
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v (size %d); want a non-empty file", p, err, size(fi))
+		}
+	}
+}
+
+func size(fi os.FileInfo) int64 {
+	if fi == nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // TestRemoteRefused checks that a non-loopback target is refused before
