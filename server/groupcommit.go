@@ -10,8 +10,8 @@ import (
 )
 
 // Group commit. One writer goroutine takes every pending post (send,
-// commit, proposal), stores as many as are waiting (up to max) in one
-// transaction through store.Queues.Post, and only then answers each
+// commit, proposal) and ack, stores as many as are waiting (up to max) in
+// one transaction through store.Queues.Write, and only then answers each
 // caller. With SQLite that turns one fsync per message into one per batch;
 // each post still succeeds or fails on its own (savepoints). Callers hand
 // their post over an unbuffered channel, so a batch is exactly the posts
@@ -40,11 +40,14 @@ type committer struct {
 	done   chan struct{}
 }
 
-// pending is one caller's post and, once done is closed, its result.
+// pending is one caller's post or ack and, once done is closed, its
+// result.
 type pending struct {
-	post store.Post
-	res  store.PostResult
-	done chan struct{}
+	post   store.Post
+	res    store.PostResult
+	ack    *store.AckRequest // set for an ack; post and res are then unused
+	ackRes store.AckResult
+	done   chan struct{}
 }
 
 func newCommitter(st store.Queues, n Notifier, max int, log *slog.Logger) *committer {
@@ -74,6 +77,21 @@ func (c *committer) submit(ctx context.Context, p store.Post) (store.PostResult,
 
 func newPending(p store.Post) *pending {
 	return &pending{post: p, done: make(chan struct{})}
+}
+
+// submitAck hands an ack to the writer and waits until its batch
+// committed (or failed), as submit does.
+func (c *committer) submitAck(ctx context.Context, a store.AckRequest) (store.AckResult, error) {
+	pd := &pending{ack: &a, done: make(chan struct{})}
+	select {
+	case c.in <- pd:
+	case <-c.stop:
+		return store.AckResult{}, errShuttingDown
+	case <-ctx.Done():
+		return store.AckResult{}, ctx.Err()
+	}
+	<-pd.done
+	return pd.ackRes, pd.ackRes.Err
 }
 
 // submitAll hands ps (at most max) to the writer without waiting for
@@ -147,17 +165,23 @@ func (c *committer) drain() {
 // flush stores a batch and answers its callers. If the batch transaction
 // fails as a whole, or a post fails with an error that is not its own
 // outcome (a PostgreSQL deadlock between nodes' batches, say), that post
-// is retried alone.
+// is retried alone; so is every ack of a batch that failed.
 func (c *committer) flush(batch []*pending) {
-	posts := make([]store.Post, len(batch))
-	for i, p := range batch {
-		posts[i] = p.post
+	var posts []store.Post
+	var acks []store.AckRequest
+	var postsOf, acksOf []*pending
+	for _, p := range batch {
+		if p.ack != nil {
+			acks, acksOf = append(acks, *p.ack), append(acksOf, p)
+		} else {
+			posts, postsOf = append(posts, p.post), append(postsOf, p)
+		}
 	}
-	results, err := c.post(posts)
-	for i, p := range batch {
+	results, ackResults, err := c.write(posts, acks)
+	for i, p := range postsOf {
 		if err != nil || !outcome(results[i].Err) {
-			alone, err := c.post(posts[i : i+1])
-			results = ensure(results, len(batch))
+			alone, _, err := c.write(posts[i:i+1], nil)
+			results = ensure(results, len(posts))
 			results[i] = store.PostResult{Err: err}
 			if err == nil {
 				results[i] = alone[0]
@@ -165,16 +189,27 @@ func (c *committer) flush(batch []*pending) {
 		}
 		p.res = results[i]
 	}
+	for i, p := range acksOf {
+		if err != nil {
+			_, alone, err := c.write(nil, acks[i:i+1])
+			p.ackRes = store.AckResult{Err: err}
+			if err == nil {
+				p.ackRes = alone[0]
+			}
+			continue
+		}
+		p.ackRes = ackResults[i]
+	}
 	for _, p := range batch {
 		close(p.done)
 	}
 	c.hint(results)
 }
 
-func (c *committer) post(posts []store.Post) ([]store.PostResult, error) {
+func (c *committer) write(posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	return c.store.Post(ctx, posts)
+	return c.store.Write(ctx, posts, acks)
 }
 
 // ensure returns results, or n empty results when it is nil.

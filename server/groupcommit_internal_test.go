@@ -17,7 +17,7 @@ import (
 	"github.com/sealine/sealine/store/sqlite"
 )
 
-// countingQueues wraps a store's Post, recording batch sizes and pausing
+// countingQueues wraps a store's Write, recording batch sizes and pausing
 // in each batch as a slow disk would.
 type countingQueues struct {
 	store.Queues
@@ -27,13 +27,13 @@ type countingQueues struct {
 	stored  map[string]bool
 }
 
-func (c *countingQueues) Post(ctx context.Context, posts []store.Post) ([]store.PostResult, error) {
+func (c *countingQueues) Write(ctx context.Context, posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
 	time.Sleep(c.pause)
 	c.mu.Lock()
-	c.batches = append(c.batches, len(posts))
+	c.batches = append(c.batches, len(posts)+len(acks))
 	c.mu.Unlock()
 	if c.Queues != nil {
-		return c.Queues.Post(ctx, posts)
+		return c.Queues.Write(ctx, posts, acks)
 	}
 	out := make([]store.PostResult, len(posts))
 	c.mu.Lock()
@@ -42,7 +42,7 @@ func (c *countingQueues) Post(ctx context.Context, posts []store.Post) ([]store.
 		c.stored[p.ID] = true
 		out[i] = store.PostResult{Epoch: p.Epoch}
 	}
-	return out, nil
+	return out, make([]store.AckResult, len(acks)), nil
 }
 
 // TestGroupCommitManySenders: 400 concurrent sends to a real SQLite store
@@ -238,5 +238,136 @@ func BenchmarkGroupCommitSQLite(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "posts/s")
 			b.ReportMetric(float64(b.N)/float64(len(cq.batches)), "posts/batch")
 		})
+	}
+}
+
+// funcQueues is a store.Queues whose Write is fn.
+type funcQueues struct {
+	store.Queues
+	fn func(posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error)
+}
+
+func (f funcQueues) Write(_ context.Context, posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
+	return f.fn(posts, acks)
+}
+
+// TestGroupCommitAcks: acks ride the writer's batches with the posts;
+// each caller is answered only after its own batch's Write returned, with
+// its own result; an ack of a batch that failed is retried alone, and
+// fails when that fails too.
+func TestGroupCommitAcks(t *testing.T) {
+	errDisk := errors.New("disk on fire")
+	tests := []struct {
+		name    string
+		fail    int // Writes that fail before the rest succeed
+		wantErr error
+	}{
+		{"committed", 0, nil},
+		{"batch fails, alone succeeds", 1, nil},
+		{"batch and alone fail", 2, errDisk},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			entered, gate := make(chan struct{}, 8), make(chan struct{})
+			var mu sync.Mutex
+			var calls [][2]int
+			q := funcQueues{fn: func(posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
+				entered <- struct{}{}
+				<-gate
+				mu.Lock()
+				defer mu.Unlock()
+				calls = append(calls, [2]int{len(posts), len(acks)})
+				if len(calls) <= tc.fail {
+					return nil, nil, errDisk
+				}
+				out := make([]store.AckResult, len(acks))
+				for i, a := range acks {
+					out[i].Removed = int64(a.Cursor)
+					if a.Cursor == 0 {
+						out[i] = store.AckResult{Err: store.ErrUnknownCursor}
+					}
+				}
+				return make([]store.PostResult, len(posts)), out, nil
+			}}
+			c := newCommitter(q, NewLocalNotifier(), 16, slog.New(slog.DiscardHandler))
+			defer c.close()
+			type answer struct {
+				res store.AckResult
+				err error
+			}
+			answers := make(chan answer, 1)
+			go func() {
+				res, err := c.submitAck(t.Context(), store.AckRequest{DeviceID: "d", Cursor: 7})
+				answers <- answer{res, err}
+			}()
+			<-entered // the writer holds the ack in a Write that has not returned
+			select {
+			case a := <-answers:
+				t.Fatalf("ack answered before its batch was written: %+v", a)
+			default:
+			}
+			close(gate)
+			a := <-answers
+			if !errors.Is(a.err, tc.wantErr) || (tc.wantErr == nil && (a.err != nil || a.res.Removed != 7)) {
+				t.Errorf("submitAck = %+v, %v; want removed 7, %v", a.res, a.err, tc.wantErr)
+			}
+			if _, err := c.submitAck(t.Context(), store.AckRequest{DeviceID: "d"}); tc.fail == 0 && !errors.Is(err, store.ErrUnknownCursor) {
+				t.Errorf("ack of cursor 0: %v, want ErrUnknownCursor", err)
+			}
+		})
+	}
+}
+
+// TestGroupCommitAcksWithPosts: on a real store, posts and acks handed
+// over together are written in shared batches and each gets its result.
+func TestGroupCommitAcksWithPosts(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	conv, sender, recipients := seedConversation(t, st, 2)
+	cq := &countingQueues{Queues: st}
+	c := newCommitter(cq, NewLocalNotifier(), 512, slog.New(slog.DiscardHandler))
+	defer c.close()
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			p := store.Post{ID: fmt.Sprint("m", i), Kind: store.EnvelopeApplication, ConversationID: conv.ID,
+				GroupID: conv.GroupID, Epoch: conv.Epoch, SenderDeviceID: sender, ClientMessageID: []byte(fmt.Sprint(i)),
+				Payload: []byte("ciphertext"), MaxQueue: 10000}
+			if _, err := c.submit(t.Context(), p); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	removed := make([]atomic.Int64, len(recipients))
+	for i := range n {
+		for j, d := range recipients {
+			wg.Go(func() {
+				res, err := c.submitAck(t.Context(), store.AckRequest{DeviceID: d, Cursor: uint64(i + 1)})
+				if err != nil {
+					t.Error(err)
+				}
+				removed[j].Add(res.Removed)
+			})
+		}
+	}
+	wg.Wait()
+	for j, d := range recipients {
+		if got := removed[j].Load(); got != n {
+			t.Errorf("%s: acks removed %d envelopes, want %d", d, got, n)
+		}
+		if l, err := st.QueueLength(t.Context(), d); err != nil || l != 0 {
+			t.Errorf("%s: queue length %d, %v; want 0", d, l, err)
+		}
+	}
+	if _, err := c.submitAck(t.Context(), store.AckRequest{DeviceID: recipients[0], Cursor: n + 1}); !errors.Is(err, store.ErrUnknownCursor) {
+		t.Errorf("ack past the last cursor: %v, want ErrUnknownCursor", err)
+	}
+	if len(cq.batches) >= 3*n/2 {
+		t.Errorf("%d batches for %d posts and %d acks: acks are not batched", len(cq.batches), n, 2*n)
 	}
 }

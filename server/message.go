@@ -158,12 +158,14 @@ func envelopeProto(e store.Envelope) *sealinev1.Envelope {
 	}
 }
 
-// Ack removes the caller's envelopes up to a cursor.
+// Ack removes the caller's envelopes up to a cursor. It rides the
+// group-commit writer with the posts, and answers once its batch is
+// committed.
 func (ms messageService) Ack(ctx context.Context, req *connect.Request[sealinev1.AckRequest]) (*connect.Response[sealinev1.AckResponse], error) {
 	s, c := ms.s, callerOf(ctx)
-	n, err := s.store.Ack(ctx, c.deviceID, req.Msg.GetUpToCursor())
+	res, err := s.msg.committer.submitAck(ctx, store.AckRequest{DeviceID: c.deviceID, Cursor: req.Msg.GetUpToCursor()})
 	if err != nil {
 		return nil, s.storeError(ctx, "ack", err)
 	}
-	return connect.NewResponse(&sealinev1.AckResponse{Removed: n}), nil
+	return connect.NewResponse(&sealinev1.AckResponse{Removed: res.Removed}), nil
 }

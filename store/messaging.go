@@ -185,6 +185,21 @@ type PostResult struct {
 	Err error
 }
 
+// AckRequest is one device's acknowledgement of its queue up to and
+// including Cursor, written in a batch by Queues.Write.
+type AckRequest struct {
+	DeviceID string
+	Cursor   uint64
+}
+
+// AckResult is the outcome of one AckRequest.
+type AckResult struct {
+	// Removed is how many envelopes the ack removed.
+	Removed int64
+	// Err is the ack's own error: ErrUnknownCursor, or another.
+	Err error
+}
+
 // Queues stores posts and per-device queues.
 type Queues interface {
 	// Post applies posts in order in one transaction, each in its own
@@ -192,6 +207,13 @@ type Queues interface {
 	// the others. results[i] belongs to posts[i]. The error is for the
 	// batch as a whole (nothing was written).
 	Post(ctx context.Context, posts []Post) (results []PostResult, err error)
+	// Write applies posts as Post does, then acks in order as Ack does,
+	// all in one transaction, so that acknowledgements ride a group
+	// commit. An ack that fails (ErrUnknownCursor) writes nothing and
+	// does not affect the others. postResults[i] belongs to posts[i],
+	// ackResults[i] to acks[i]. The error is for the batch as a whole
+	// (nothing was written).
+	Write(ctx context.Context, posts []Post, acks []AckRequest) (postResults []PostResult, ackResults []AckResult, err error)
 	// Envelopes returns up to limit envelopes of the device's queue with
 	// cursors after after, in cursor order.
 	Envelopes(ctx context.Context, deviceID string, after uint64, limit int) ([]Envelope, error)

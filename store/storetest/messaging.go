@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -26,6 +27,7 @@ var messagingTests = []struct {
 	{"BatchIsolation", testBatchIsolation},
 	{"QueueBound", testQueueBound},
 	{"Ack", testAck},
+	{"WriteAcks", testWriteAcks},
 	{"Blobs", testBlobs},
 	{"ExternalSenders", testExternalSenders},
 }
@@ -391,6 +393,50 @@ func testAck(t *testing.T, s store.Store) {
 	mustPost(t, s, r.send("after", 1))
 	if env := queue(t, s, r.b.d.ID); env[len(env)-1].Cursor != 5 {
 		t.Errorf("cursor after ack = %d, want 5", env[len(env)-1].Cursor)
+	}
+}
+
+// testWriteAcks: acks written with posts in one Write each act as Ack
+// does, an unknown cursor fails its ack alone, and the posts are stored.
+func testWriteAcks(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := newRoom(t, s, "wack")
+	for i := range 3 {
+		mustPost(t, s, r.send(fmt.Sprint(i), 1))
+	}
+	// bob and alice's second device hold cursors 1..4 each.
+	acks := []store.AckRequest{
+		{DeviceID: r.b.d.ID, Cursor: 2},
+		{DeviceID: r.a2.ID, Cursor: 99},
+		{DeviceID: r.b.d.ID, Cursor: 0},
+		{DeviceID: r.a2.ID, Cursor: 1},
+		{DeviceID: r.b.d.ID, Cursor: 2},
+	}
+	want := []store.AckResult{{Removed: 2}, {Err: store.ErrUnknownCursor}, {Err: store.ErrUnknownCursor}, {Removed: 1}, {}}
+	res, ackRes, err := s.Write(ctx, []store.Post{r.send("with-acks", 1)}, acks)
+	if err != nil || len(res) != 1 || len(ackRes) != len(acks) {
+		t.Fatalf("Write = %d, %d results, %v", len(res), len(ackRes), err)
+	}
+	if res[0].Err != nil || res[0].Duplicate || len(res[0].Recipients) != 2 {
+		t.Errorf("post result = %+v", res[0])
+	}
+	for i, w := range want {
+		got := ackRes[i]
+		if got.Removed != w.Removed || !errors.Is(got.Err, w.Err) || (w.Err == nil) != (got.Err == nil) {
+			t.Errorf("ack %d (%s, %d) = %+v, want %+v", i, acks[i].DeviceID, acks[i].Cursor, got, w)
+		}
+	}
+	if env := queue(t, s, r.b.d.ID); len(env) != 3 || env[0].Cursor != 3 || env[2].Cursor != 5 {
+		t.Errorf("bob's queue after Write = %+v", env)
+	}
+	if env := queue(t, s, r.a2.ID); len(env) != 4 || env[0].Cursor != 2 {
+		t.Errorf("second device's queue after Write = %+v", env)
+	}
+	if n, err := s.QueueLength(ctx, r.b.d.ID); err != nil || n != 3 {
+		t.Errorf("QueueLength = %d, %v; want 3", n, err)
+	}
+	if res, ackRes, err := s.Write(ctx, nil, nil); err != nil || len(res) != 0 || len(ackRes) != 0 {
+		t.Errorf("empty Write = %v, %v, %v", res, ackRes, err)
 	}
 }
 

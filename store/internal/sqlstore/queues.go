@@ -17,35 +17,70 @@ import (
 // taken from the counter rows inside each post's savepoint, and nothing in
 // a post reads the queue table, so only the statement count changes.
 func (s *Store) Post(ctx context.Context, posts []store.Post) ([]store.PostResult, error) {
-	results := make([]store.PostResult, len(posts))
-	err := s.tx(ctx, func(q Querier) error {
-		var queued []queueRow
-		for i, p := range posts {
-			if _, err := q.Exec(ctx, `SAVEPOINT post`); err != nil {
-				return err
-			}
-			mark := len(queued)
-			results[i] = s.post(ctx, q, p, &queued)
-			undo := `RELEASE SAVEPOINT post`
-			if results[i].Err != nil {
-				undo = `ROLLBACK TO SAVEPOINT post`
-			}
-			if _, err := q.Exec(ctx, undo); err != nil {
-				return err
-			}
-			if results[i].Err != nil {
-				queued = queued[:mark]
-				if _, err := q.Exec(ctx, `RELEASE SAVEPOINT post`); err != nil {
-					return err
-				}
-			}
-		}
-		return insertQueue(ctx, q, queued)
-	})
+	results, _, err := s.write(ctx, posts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("post: %w", err)
 	}
 	return results, nil
+}
+
+// Write applies posts as Post does and then acks, in one transaction. An
+// ack's only own error, an unknown cursor, is found before it writes, so
+// acks need no savepoints.
+func (s *Store) Write(ctx context.Context, posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
+	results, ackResults, err := s.write(ctx, posts, acks)
+	if err != nil {
+		return nil, nil, fmt.Errorf("write: %w", err)
+	}
+	return results, ackResults, nil
+}
+
+func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
+	results := make([]store.PostResult, len(posts))
+	ackResults := make([]store.AckResult, len(acks))
+	err := s.tx(ctx, func(q Querier) error {
+		if err := s.postAll(ctx, q, posts, results); err != nil {
+			return err
+		}
+		for i, a := range acks {
+			n, err := ack(ctx, q, a.DeviceID, a.Cursor)
+			if err != nil && !errors.Is(err, store.ErrUnknownCursor) {
+				return err
+			}
+			ackResults[i] = store.AckResult{Removed: n, Err: err}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return results, ackResults, nil
+}
+
+// postAll applies posts in q, each in its own savepoint, setting results.
+func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, results []store.PostResult) error {
+	var queued []queueRow
+	for i, p := range posts {
+		if _, err := q.Exec(ctx, `SAVEPOINT post`); err != nil {
+			return err
+		}
+		mark := len(queued)
+		results[i] = s.post(ctx, q, p, &queued)
+		undo := `RELEASE SAVEPOINT post`
+		if results[i].Err != nil {
+			undo = `ROLLBACK TO SAVEPOINT post`
+		}
+		if _, err := q.Exec(ctx, undo); err != nil {
+			return err
+		}
+		if results[i].Err != nil {
+			queued = queued[:mark]
+			if _, err := q.Exec(ctx, `RELEASE SAVEPOINT post`); err != nil {
+				return err
+			}
+		}
+	}
+	return insertQueue(ctx, q, queued)
 }
 
 // post applies one post. An application message is inserted first, so
@@ -374,29 +409,37 @@ func scanEnvelope(r Row) (store.Envelope, error) {
 func (s *Store) Ack(ctx context.Context, deviceID string, cursor uint64) (int64, error) {
 	var removed int64
 	err := s.tx(ctx, func(q Querier) error {
-		var last int64
-		err := q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if cursor == 0 || cursor > uint64(last) {
-			return store.ErrUnknownCursor
-		}
-		ids, err := dequeue(ctx, q, deviceID, cursor)
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		removed = int64(len(ids))
-		_, err = q.Exec(ctx, `UPDATE device_counters SET queued = queued - $2 WHERE device_id = $1`, deviceID, removed)
-		if err != nil {
-			return err
-		}
-		return dropUnreferenced(ctx, q, ids)
+		var err error
+		removed, err = ack(ctx, q, deviceID, cursor)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("ack: %w", err)
 	}
 	return removed, nil
+}
+
+// ack is Ack inside q. It returns store.ErrUnknownCursor before writing
+// anything.
+func ack(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64, error) {
+	var last int64
+	err := q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return 0, err
+	}
+	if cursor == 0 || cursor > uint64(last) {
+		return 0, store.ErrUnknownCursor
+	}
+	ids, err := dequeue(ctx, q, deviceID, cursor)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	removed := int64(len(ids))
+	_, err = q.Exec(ctx, `UPDATE device_counters SET queued = queued - $2 WHERE device_id = $1`, deviceID, removed)
+	if err != nil {
+		return 0, err
+	}
+	return removed, dropUnreferenced(ctx, q, ids)
 }
 
 // dequeue deletes the entries up to cursor and returns their message ids.
