@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,7 +72,11 @@ func backupFile(ctx context.Context, db *sql.DB, out string, progress Progress) 
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the temporary file's: name the directory instead
+		}
+		return fmt.Errorf("backup %s: cannot create a file in %s: %w", out, filepath.Dir(out), err)
 	}
 	tmpName := tmp.Name()
 	tmp.Close()

@@ -1,10 +1,15 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sealine/sealine/store"
@@ -116,13 +121,84 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 	}
 }
 
+// TestBackupUnwritable: a backup to a path whose directory is a regular
+// file, is missing, or (for non-root users) is not writable fails with an
+// error that names the output and the cause, leaves nothing behind, and
+// so does a backup cancelled after its temporary file was created.
 func TestBackupUnwritable(t *testing.T) {
 	s := seeded(t, t.TempDir())
 	defer s.Close()
-	err := s.Backup(t.Context(), filepath.Join(t.TempDir(), "no", "such", "dir", "b.db"), nil)
-	if err == nil {
-		t.Fatal("backup to a missing directory succeeded")
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) (dir, out string)
+		ctx   func() context.Context
+		want  error
+		text  string
+	}{
+		{"under a regular file", func(t *testing.T) (string, string) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "file")
+			if err := os.WriteFile(file, []byte("not a directory"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return dir, filepath.Join(file, "b.db")
+		}, t.Context, syscall.ENOTDIR, "not a directory"},
+		{"missing directory", func(t *testing.T) (string, string) {
+			dir := t.TempDir()
+			return dir, filepath.Join(dir, "no", "such", "b.db")
+		}, t.Context, fs.ErrNotExist, "no such file or directory"},
+		{"read-only directory", func(t *testing.T) (string, string) {
+			if os.Geteuid() == 0 {
+				t.Skip("running as root, which writes to a 0500 directory anyway")
+			}
+			dir := filepath.Join(t.TempDir(), "ro")
+			if err := os.Mkdir(dir, 0o500); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(dir, 0o700) })
+			return dir, filepath.Join(dir, "b.db")
+		}, t.Context, fs.ErrPermission, "permission denied"},
+		{"cancelled", func(t *testing.T) (string, string) {
+			dir := t.TempDir()
+			return dir, filepath.Join(dir, "b.db")
+		}, cancelled, context.Canceled, "context canceled"},
 	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, out := tc.setup(t)
+			before := listDir(t, dir)
+			err := s.Backup(tc.ctx(), out, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Backup = %v, want %v", err, tc.want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "backup "+out+":") || !strings.Contains(msg, tc.text) {
+				t.Errorf("error %q does not name the output %s and say %q", msg, out, tc.text)
+			}
+			if after := listDir(t, dir); !slices.Equal(after, before) {
+				t.Errorf("files under %s: %v before, %v after; want no leftovers", dir, before, after)
+			}
+		})
+	}
+}
+
+func cancelled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// listDir lists every path under dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		paths = append(paths, p)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }
 
 func wantErr(t *testing.T, what string, err, want error) {
