@@ -103,11 +103,11 @@ type Messenger struct {
 	cursor   uint64     // last envelope processed and committed locally
 	acked    uint64     // last cursor acknowledged to the server
 	groups   map[string]*conversation
-	gaps     map[senderKey]bool         // senders with missing sequence numbers
+	gaps     map[senderKey]bool                   // senders with missing sequence numbers
 	senders  map[senderKey]localstore.SenderState // as committed locally; filled as read
-	leaving  map[string]map[Member]bool // devices that proposed to leave, by conversation
-	progress chan struct{}              // closed and replaced after each envelope
-	running  int                        // receive loops running
+	leaving  map[string]map[Member]bool           // devices that proposed to leave, by conversation
+	progress chan struct{}                        // closed and replaced after each envelope
+	running  int                                  // receive loops running
 	closed   bool
 }
 
