@@ -23,13 +23,17 @@ type LifecycleConfig struct {
 }
 
 // Retention is how long each kind of data is kept; a zero field takes its
-// default from RetentionTable.
+// default from RetentionTable. The purge job enforces QueuedMessages,
+// Blobs, InactiveSessions and WithdrawnUsernames. Reports and SecurityLogs
+// are not purged by the server: it stores no reports yet (the period is
+// reserved), and it keeps no logs (security events go to the Logger, so
+// the log sink must enforce SecurityLogs).
 type Retention struct {
 	QueuedMessages     time.Duration
 	Blobs              time.Duration
 	InactiveSessions   time.Duration
-	Reports            time.Duration
-	SecurityLogs       time.Duration
+	Reports            time.Duration // reserved: no reports are stored yet
+	SecurityLogs       time.Duration // for the log sink: the server keeps no logs
 	WithdrawnUsernames time.Duration
 }
 
@@ -38,7 +42,10 @@ type RetentionRule struct {
 	Kind    string
 	Default time.Duration
 	Purpose string
-	// Enforced says where the period is enforced.
+	// Purged says whether the server's purge job deletes this kind.
+	Purged bool
+	// Enforced says where the period is enforced, and for a kind the
+	// server does not purge, why not.
 	Enforced string
 }
 
@@ -49,12 +56,14 @@ const day = 24 * time.Hour
 // reproduces it.
 func RetentionTable() []RetentionRule {
 	return []RetentionRule{
-		{"queued_messages", 30 * day, "deliver ciphertext to a device that is offline", "purge job"},
-		{"blobs", 30 * day, "let recipients download an encrypted attachment", "purge job (record and bytes)"},
-		{"inactive_sessions", 180 * day, "keep a device logged in between uses", "purge job (device, its sessions and key packages)"},
-		{"reports", 365 * day, "review abuse reports and restrict repeat offenders", "not stored yet: reserved"},
-		{"security_logs", 90 * day, "investigate attacks (logins, lockouts, revocations)", "the log sink (journald, collector)"},
-		{"withdrawn_usernames", 30 * day, "stop anyone from taking a departed user's name at once", "purge job (blind index and time only)"},
+		{"queued_messages", 30 * day, "deliver ciphertext to a device that is offline", true, "purge job"},
+		{"blobs", 30 * day, "let recipients download an encrypted attachment", true, "purge job (record and bytes)"},
+		{"inactive_sessions", 180 * day, "keep a device logged in between uses", true, "purge job (device, its sessions and key packages)"},
+		{"reports", 365 * day, "review abuse reports and restrict repeat offenders", false,
+			"not purged: the server stores no reports yet; the period is reserved for when it does"},
+		{"security_logs", 90 * day, "investigate attacks (logins, lockouts, revocations)", false,
+			"not purged: the server keeps no logs; it writes security events to stderr, so set this period in the log sink (journald, collector)"},
+		{"withdrawn_usernames", 30 * day, "stop anyone from taking a departed user's name at once", true, "purge job (blind index and time only)"},
 	}
 }
 

@@ -2,8 +2,12 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,4 +114,94 @@ func blobOnDisk(e *testenv.Env, id string) bool {
 		return nil
 	})
 	return found
+}
+
+// TestRetentionTable: the table names every kind of data the issue lists,
+// each with a default and a purpose; the purge job purges exactly the
+// kinds marked Purged; the two it does not purge say why; and the table
+// in docs/OPERATIONS.md has the same kinds, defaults and reasons.
+func TestRetentionTable(t *testing.T) {
+	table := server.RetentionTable()
+	want := []string{"queued_messages", "blobs", "inactive_sessions", "reports", "security_logs", "withdrawn_usernames"}
+	var kinds, purged []string
+	for _, r := range table {
+		kinds = append(kinds, r.Kind)
+		if r.Default <= 0 || strings.TrimSpace(r.Purpose) == "" || strings.TrimSpace(r.Enforced) == "" {
+			t.Errorf("%s: default %v, purpose %q, enforced %q; want all set", r.Kind, r.Default, r.Purpose, r.Enforced)
+		}
+		if r.Purged {
+			purged = append(purged, r.Kind)
+		}
+	}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("kinds %v, want %v", kinds, want)
+	}
+	why := map[string][]string{
+		"reports":       {"not purged", "stores no reports"},
+		"security_logs": {"not purged", "keeps no logs", "log sink"},
+	}
+	for _, r := range table {
+		if r.Purged != (why[r.Kind] == nil) {
+			t.Errorf("%s: purged %v", r.Kind, r.Purged)
+		}
+		for _, w := range why[r.Kind] {
+			if !strings.Contains(r.Enforced, w) {
+				t.Errorf("%s: enforced %q does not say %q", r.Kind, r.Enforced, w)
+			}
+		}
+	}
+
+	e := testenv.New(t, func(c *server.Config) { c.Lifecycle.PurgeEvery = -1 })
+	rep, err := e.Server.PurgeNow(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran []string
+	for k := range rep {
+		ran = append(ran, string(k))
+	}
+	slices.Sort(ran)
+	slices.Sort(purged)
+	if !slices.Equal(ran, purged) {
+		t.Errorf("the purge job purges %v; the table marks %v as purged", ran, purged)
+	}
+	checkRetentionDoc(t, table, why)
+}
+
+// checkRetentionDoc finds each kind's row in the retention table of
+// docs/OPERATIONS.md by its "(`kind`)" and checks its default and, for the
+// kinds not purged, the reason.
+func checkRetentionDoc(t *testing.T, table []server.RetentionRule, why map[string][]string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "OPERATIONS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "\n## Retention periods\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	rows := map[string][]string{}
+	for _, line := range strings.Split(section, "\n") {
+		cells := strings.Split(strings.Trim(line, "| "), " | ")
+		if m := regexp.MustCompile("\\(`([a-z_]+)`\\)$").FindStringSubmatch(cells[0]); m != nil && len(cells) == 4 {
+			rows[m[1]] = cells
+		}
+	}
+	for _, r := range table {
+		cells, ok := rows[r.Kind]
+		if !ok {
+			t.Errorf("docs/OPERATIONS.md: no retention row for (`%s`)", r.Kind)
+			continue
+		}
+		if days := fmt.Sprintf("%d days", r.Default/(24*time.Hour)); !strings.HasPrefix(cells[1], days) {
+			t.Errorf("docs/OPERATIONS.md: %s default %q, want %s", r.Kind, cells[1], days)
+		}
+		if strings.HasPrefix(cells[3], "not purged") == r.Purged {
+			t.Errorf("docs/OPERATIONS.md: %s enforced by %q, but purged is %v", r.Kind, cells[3], r.Purged)
+		}
+		for _, w := range why[r.Kind] {
+			if !strings.Contains(cells[3], w) {
+				t.Errorf("docs/OPERATIONS.md: %s enforced by %q does not say %q", r.Kind, cells[3], w)
+			}
+		}
+	}
 }
