@@ -154,6 +154,13 @@ const maxTxStmts = 64
 // writer connection), so a group-commit batch of hundreds of posts parses
 // nothing. The bindings end with the transaction; the cached statements
 // stay.
+//
+// Its statements run without cancellation: the driver would otherwise
+// start a goroutine per statement to interrupt it when ctx ends, which
+// costs a batch of hundreds of posts more than its commit. The
+// transaction still ends with ctx: database/sql rolls it back then, so
+// its next statement fails, and its commit fails in any case. (The writer holds the write lock from BEGIN
+// IMMEDIATE, so no statement inside waits for a lock.)
 type txQuerier struct {
 	tx    *sql.Tx
 	cache *stmtCache
@@ -163,6 +170,9 @@ type txQuerier struct {
 func newTxQuerier(tx *sql.Tx, cache *stmtCache) txQuerier {
 	return txQuerier{tx: tx, cache: cache, stmts: map[string]*sql.Stmt{}}
 }
+
+// uncancelable keeps ctx's values but not its end (see txQuerier).
+func uncancelable(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // stmt returns query's statement bound to the transaction: the writer's
 // cached statement when there is one, else one prepared for this
@@ -190,6 +200,7 @@ func (q txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (q txQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx = uncancelable(ctx)
 	st := q.stmt(ctx, query)
 	if st == nil {
 		return querier{q.tx}.Exec(ctx, query, args...)
@@ -202,6 +213,7 @@ func (q txQuerier) Exec(ctx context.Context, query string, args ...any) (int64, 
 }
 
 func (q txQuerier) QueryRow(ctx context.Context, query string, args ...any) sqlstore.Row {
+	ctx = uncancelable(ctx)
 	st := q.stmt(ctx, query)
 	if st == nil {
 		return querier{q.tx}.QueryRow(ctx, query, args...)
@@ -210,6 +222,7 @@ func (q txQuerier) QueryRow(ctx context.Context, query string, args ...any) sqls
 }
 
 func (q txQuerier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	ctx = uncancelable(ctx)
 	st := q.stmt(ctx, query)
 	if st == nil {
 		return querier{q.tx}.Query(ctx, query, args...)
