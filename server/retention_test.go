@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -202,6 +203,69 @@ func checkRetentionDoc(t *testing.T, table []server.RetentionRule, why map[strin
 			if !strings.Contains(cells[3], w) {
 				t.Errorf("docs/OPERATIONS.md: %s enforced by %q does not say %q", r.Kind, cells[3], w)
 			}
+		}
+	}
+}
+
+// TestScheduledPurge: the purge job runs by itself every PurgeEvery. While
+// nothing is older than its period, its runs (seen in the log) delete
+// nothing; once the clock passes every period, the next runs delete the
+// queued message, the blob (record and bytes), the inactive devices and
+// the quarantine entry, without anyone calling PurgeNow.
+func TestScheduledPurge(t *testing.T) {
+	ctx := context.Background()
+	e := testenv.New(t, func(c *server.Config) {
+		c.Lifecycle = server.LifecycleConfig{PurgeEvery: 20 * time.Millisecond, Retention: server.Retention{
+			QueuedMessages: time.Hour, Blobs: time.Hour, InactiveSessions: time.Hour, WithdrawnUsernames: time.Hour,
+		}}
+	})
+	g, _, _ := newGroup(t, e, "carol")
+	if _, err := g.carol.send(t, "queued for an hour"); err != nil {
+		t.Fatal(err)
+	}
+	blobID, err := uploadBlob(e, g.carol, g.carol.conv, []byte("kept for an hour"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quit := e.RegisterDevice(t, "quitter", withdrawPassword, "laptop")
+	st := e.Server.Store()
+	qu, err := st.UserByID(ctx, quit.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lifecycleAs(e, quit.Token).DeleteAccount(ctx, deleteReq(withdrawPassword)); err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]func() bool{
+		"queued message": func() bool { n, _ := st.QueueLength(ctx, g.dave.DeviceID); return n > 0 },
+		"blob record":    func() bool { _, err := st.Blob(ctx, blobID); return err == nil },
+		"blob bytes":     func() bool { return blobOnDisk(e, blobID) },
+		"device":         func() bool { _, err := st.Device(ctx, g.bob.UserID, g.bob.DeviceID); return err == nil },
+		"quarantine":     func() bool { _, err := st.WithdrawnAt(ctx, qu.UsernameIndex); return err == nil },
+	}
+
+	// Two runs starting after the data was written: one whole run saw it.
+	runs := func() int { return bytes.Count(e.Logs(), []byte(`"msg":"purge"`)) }
+	seen := runs()
+	waitFor(t, "two scheduled purge runs", func() bool { return runs() >= seen+2 })
+	for what, ok := range present {
+		if !ok() {
+			t.Fatalf("the scheduled purge deleted the %s before its period ended", what)
+		}
+	}
+
+	e.Clock.Advance(time.Hour + time.Second)
+	for what, ok := range present {
+		waitFor(t, "the scheduled purge to delete the "+what, func() bool { return !ok() })
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 20 s for %s", what)
 		}
 	}
 }
