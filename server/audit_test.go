@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"io"
@@ -99,21 +101,42 @@ func TestScannerFindsPlantedMarkers(t *testing.T) {
 	}
 }
 
-// TestAudit: a session sets distinctive markers in every personal field,
-// a message and a file (name and content), takes backups and withdraws a
-// user; then the data dir (database, WAL, key store, blobs), the backups,
-// the logs and the metrics hold none of them in any encoding.
+// auditMarkers are distinctive values for every personal field the audit
+// sets; none contains another, so each finding names one field.
+var auditMarkers = struct {
+	username, password, wrongPassword, displayName, deviceName, loginDevice string
+	phone, phoneE164, phoneDigits, email, emailNorm, emailUser              string
+	message, fileName, fileContent                                          string
+}{
+	username: "zqauditname", password: "zq-audit-password", wrongPassword: "zq-audit-wrong-password",
+	displayName: "zq-audit-display-name", deviceName: "zq-audit-device-name", loginDevice: "zq-audit-login-device",
+	phone: "+81 90-5550-4242", phoneE164: "+819055504242", phoneDigits: "90-5550-4242",
+	email: "ZqAudit.Mail@Example.org", emailNorm: "zqaudit.mail@example.org", emailUser: "ZqAudit.Mail",
+	message: "zq-audit-message-text", fileName: "zq-audit-file-name", fileContent: "zq-audit-file-content",
+}
+
+// TestAudit: a session sets distinctive markers in every personal field
+// (username, password, a wrong password, display name, device names,
+// phone, email), a message and a file (name and content), takes backups
+// and withdraws a user; then the data dir (database, WAL, key store,
+// blobs), the backups, the logs and the metrics hold none of them in any
+// encoding.
 func TestAudit(t *testing.T) {
 	ctx := context.Background()
+	mk := auditMarkers
 	e := testenv.New(t, func(c *server.Config) { c.MetricsAddr = "127.0.0.1:0" })
-	g, inB, _ := newGroup(t, e, "zqauditname")
-	phone, email := "+81 90-5550-4242", "ZqAudit.Mail@Example.org"
+	g, inB, _ := newGroupWith(t, e, registerAs(t, e, mk.username, mk.password, mk.displayName, mk.deviceName))
+	_, err := e.Accounts().Login(ctx, connect.NewRequest(&sealinev1.LoginRequest{
+		Username: mk.username, Password: mk.wrongPassword, Device: testenv.NewDevice(mk.loginDevice)}))
+	if testenv.Reason(err) != server.ReasonBadCredentials {
+		t.Fatalf("login with a wrong password: %v", err)
+	}
 	lc := lifecycleAs(e, g.carol.Token)
-	setContact(t, lc, sealinev1.ContactKind_CONTACT_KIND_PHONE, phone)
-	setContact(t, lc, sealinev1.ContactKind_CONTACT_KIND_EMAIL, email)
-	content := "zq-audit-file-content " + strings.Repeat("x", 1000)
-	fileName := "zq-audit-file-name.pdf"
-	if _, err := g.carol.send(t, "zq-audit-message-text, sending "+fileName); err != nil {
+	setContact(t, lc, sealinev1.ContactKind_CONTACT_KIND_PHONE, mk.phone)
+	setContact(t, lc, sealinev1.ContactKind_CONTACT_KIND_EMAIL, mk.email)
+	content := mk.fileContent + " " + strings.Repeat("x", 1000)
+	fileName := mk.fileName + ".pdf"
+	if _, err := g.carol.send(t, mk.message+", sending "+fileName); err != nil {
 		t.Fatal(err)
 	}
 	g.bob.receive(t, inB)
@@ -127,15 +150,45 @@ func TestAudit(t *testing.T) {
 		}
 		return a.BackupKeys(ctx, filepath.Join(backups, "keys.db"), nil)
 	})
-	if _, err := lc.ExportAccount(ctx, connectReq(&sealinev1.ExportAccountRequest{})); err != nil {
+	export, err := lc.ExportAccount(ctx, connectReq(&sealinev1.ExportAccountRequest{}))
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The server does hold each field (sealed), so finding none means something.
+	x := export.Msg
+	if x.GetUsername() != mk.username || x.GetDisplayName() != mk.displayName || x.GetPhone() != mk.phoneE164 ||
+		x.GetEmail() != mk.emailNorm || len(x.GetDevices()) != 1 || x.GetDevices()[0].GetName() != mk.deviceName {
+		t.Fatalf("export = %v; want every marked field", x)
 	}
 	dave := lifecycleAs(e, g.dave.Token)
 	if _, err := dave.DeleteAccount(ctx, deleteReq(withdrawPassword)); err != nil {
 		t.Fatal(err)
 	}
-	markers := []string{"zqauditname", "+819055504242", "90-5550-4242", "zqaudit.mail@example.org",
-		"ZqAudit.Mail", "zq-audit-message-text", "zq-audit-file-name", "zq-audit-file-content"}
+	fields := []struct {
+		name  string
+		forms []string // the value as set, and as the server normalises it
+	}{
+		{"username", []string{mk.username}}, {"password", []string{mk.password}},
+		{"wrong password", []string{mk.wrongPassword}}, {"display name", []string{mk.displayName}},
+		{"device name", []string{mk.deviceName}}, {"login device name", []string{mk.loginDevice}},
+		{"phone", []string{mk.phoneE164, mk.phoneDigits}}, {"email", []string{mk.emailNorm, mk.emailUser}},
+		{"message text", []string{mk.message}}, {"file name", []string{mk.fileName}},
+		{"file content", []string{mk.fileContent}},
+	}
+	var markers []string
+	field := map[string]string{} // marker -> its field
+	for _, f := range fields {
+		for _, m := range f.forms {
+			markers, field[m] = append(markers, m), f.name
+		}
+	}
+	for _, a := range markers {
+		for _, b := range markers {
+			if field[a] != field[b] && strings.Contains(strings.ToLower(a), strings.ToLower(b)) {
+				t.Fatalf("the %s marker %q contains the %s marker %q: a finding would not name one field", field[a], a, field[b], b)
+			}
+		}
+	}
 	found := scanDir(t, e.DataDir, markers)
 	found = append(found, scanDir(t, backups, markers)...)
 	found = append(found, findMarkers("logs", e.Logs(), markers)...)
@@ -143,6 +196,24 @@ func TestAudit(t *testing.T) {
 	for _, f := range found {
 		t.Errorf("marker found: %s", f)
 	}
+}
+
+// registerAs registers user with its own password, display name and
+// device name, and returns the device.
+func registerAs(t *testing.T, e *testenv.Env, user, pw, displayName, deviceName string) testenv.Device {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.Accounts().Register(context.Background(), connect.NewRequest(&sealinev1.RegisterRequest{
+		Username: user, Password: pw, DisplayName: displayName,
+		Device: &sealinev1.NewDevice{Name: deviceName, SignatureKey: pub}}))
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	s := resp.Msg.GetSession()
+	return testenv.Device{UserID: s.GetUserId(), DeviceID: s.GetDeviceId(), Token: s.GetToken(), Key: priv}
 }
 
 func connectReq[T any](m *T) *connect.Request[T] { return connect.NewRequest(m) }

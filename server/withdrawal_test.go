@@ -33,8 +33,14 @@ type group struct{ carol, bob, dave *member }
 
 func newGroup(t *testing.T, e *testenv.Env, carolName string) (*group, *inbox, *inbox) {
 	t.Helper()
+	return newGroupWith(t, e, e.RegisterDevice(t, carolName, withdrawPassword, carolName+"-device"))
+}
+
+// newGroupWith is newGroup with carol's device registered by the caller.
+func newGroupWith(t *testing.T, e *testenv.Env, carol testenv.Device) (*group, *inbox, *inbox) {
+	t.Helper()
 	g := &group{
-		carol: newMember(t, e, e.RegisterDevice(t, carolName, withdrawPassword, carolName+"-device")),
+		carol: newMember(t, e, carol),
 		bob:   newMember(t, e, e.RegisterDevice(t, "bob", withdrawPassword, "laptop")),
 		dave:  newMember(t, e, e.RegisterDevice(t, "dave", withdrawPassword, "laptop")),
 	}
