@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
 	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
+	"github.com/sealine/sealine/internal/pii"
 	"github.com/sealine/sealine/internal/testenv"
 	"github.com/sealine/sealine/mls"
 	"github.com/sealine/sealine/server"
@@ -105,6 +107,9 @@ func TestWithdrawal(t *testing.T) {
 	lc := lifecycleAs(e, g.carol.Token)
 	setContact(t, lc, sealinev1.ContactKind_CONTACT_KIND_PHONE, "+81 90-7777-1234")
 	setContact(t, lc, sealinev1.ContactKind_CONTACT_KIND_EMAIL, "Zq7.Carol@Example.org")
+	bobLC := lifecycleAs(e, g.bob.Token) // bob's fields are the backup check's control
+	setContact(t, bobLC, sealinev1.ContactKind_CONTACT_KIND_PHONE, "+81 90-1111-2222")
+	setContact(t, bobLC, sealinev1.ContactKind_CONTACT_KIND_EMAIL, "Bob@Example.ORG")
 	if _, err := g.carol.send(t, "zq7 message"); err != nil {
 		t.Fatal(err)
 	}
@@ -324,6 +329,14 @@ func checkBackupShredded(t *testing.T, e *testenv.Env, backup string, g *group) 
 		if name, err := a.OpenUser(ctx, g.bob.UserID); err != nil || name != "bob" {
 			return fmt.Errorf("opening bob from the backup = %q, %v", name, err)
 		}
+		// Every sealed field of carol's stays shut; bob's all open.
+		kek := filepath.Join(scratch, "kek.key")
+		if err := openFields(ctx, kek, a.Store(), g.carol.UserID, nil); err != nil {
+			return fmt.Errorf("carol in the backup: %w", err)
+		}
+		if err := openFields(ctx, kek, a.Store(), g.bob.UserID, bobFields); err != nil {
+			return fmt.Errorf("bob in the backup: %w", err)
+		}
 		// The sweep after a restore removes carol's unreadable rows.
 		if n, err := a.SweepWithdrawn(ctx); err != nil || n != 1 {
 			return fmt.Errorf("SweepWithdrawn = %d, %v; want carol", n, err)
@@ -336,6 +349,74 @@ func checkBackupShredded(t *testing.T, e *testenv.Env, backup string, g *group) 
 		}
 		return nil
 	})
+}
+
+// bobFields are bob's sealed fields as TestWithdrawal sets them.
+var bobFields = map[string]string{"username": "bob", "display_name": "bob", "device_name": "laptop",
+	"phone": "+819011112222", "email": "bob@example.org"}
+
+// openFields opens every sealed field the store holds for userID (the
+// username, display name, each device name, phone and email) with the
+// KEK file and the store's key store. With want nil, each must fail with
+// ErrKeyDestroyed; else each must open to want[field].
+func openFields(ctx context.Context, kekFile string, st store.Store, userID string, want map[string]string) error {
+	u, err := st.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	type sealed struct {
+		row, field string
+		value      []byte
+	}
+	fields := []sealed{{userID, "username", u.UsernameEnc}, {userID, "display_name", u.DisplayNameEnc}}
+	devices, err := st.ListDevices(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		fields = append(fields, sealed{d.ID, "device_name", d.NameEnc})
+	}
+	contacts, err := st.Contacts(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, c := range contacts {
+		fields = append(fields, sealed{userID, string(c.Kind), c.ValueEnc})
+	}
+	seen := map[string]bool{}
+	for _, f := range fields {
+		seen[f.field] = true
+		if len(f.value) == 0 {
+			return fmt.Errorf("%s is empty: the test proves nothing", f.field)
+		}
+		got, err := openField(ctx, kekFile, st, userID, f.row, f.field, f.value)
+		switch {
+		case want == nil && !errors.Is(err, server.ErrKeyDestroyed):
+			return fmt.Errorf("opening %s: %q, %v; want ErrKeyDestroyed", f.field, got, err)
+		case want != nil && (err != nil || string(got) != want[f.field]):
+			return fmt.Errorf("opening %s = %q, %v; want %q", f.field, got, err, want[f.field])
+		}
+	}
+	for _, f := range []string{"username", "display_name", "device_name", "phone", "email"} {
+		if !seen[f] {
+			return fmt.Errorf("no sealed %s in the store: the test proves nothing", f)
+		}
+	}
+	return nil
+}
+
+// openField unwraps userID's data key as the server does and opens one
+// sealed field of row.
+func openField(ctx context.Context, kekFile string, st store.Store, userID, row, field string, value []byte) ([]byte, error) {
+	ring, err := pii.LoadRing(kekFile, false, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	dk, err := ring.DataKey(ctx, st.Keys(), userID)
+	if err != nil {
+		return nil, err
+	}
+	return pii.Open(dk, row, field, value)
 }
 
 // TestUsernameQuarantine: a withdrawn username is refused as taken until
