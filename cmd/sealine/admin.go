@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 type adminFlags struct {
 	dataDir, db, kekFile, retention string
 	progress                        bool
+	line                            *stderrLine // see stderr
 }
 
 // retentionUsage documents --retention.
@@ -42,7 +44,7 @@ func (f *adminFlags) config(a *app) server.Config {
 	r, _ := server.ParseRetention(f.retention) // checked by open
 	return server.Config{DataDir: f.dataDir, DB: f.db, KEKFile: f.kekFile,
 		Lifecycle: server.LifecycleConfig{Retention: r},
-		Logger:    slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+		Logger:    slog.New(slog.NewJSONHandler(f.stderr(a), &slog.HandlerOptions{Level: slog.LevelInfo}))}
 }
 
 // open opens the server's store for an operator task.
@@ -64,7 +66,7 @@ func (f *adminFlags) open(ctx context.Context, a *app) (*server.Admin, error) {
 
 // bar draws progress on stderr when it is a terminal or --progress is set.
 type bar struct {
-	w    io.Writer
+	w    *stderrLine
 	show bool
 }
 
@@ -73,7 +75,49 @@ func (f *adminFlags) bar(a *app) bar {
 	if file, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
 		show = true
 	}
-	return bar{w: a.stderr, show: show}
+	return bar{w: f.stderr(a), show: show}
+}
+
+// stderr is where the command's progress and logs go: a log line ends a
+// progress line first, so the two never share a line.
+func (f *adminFlags) stderr(a *app) *stderrLine {
+	if f.line == nil {
+		f.line = &stderrLine{w: a.stderr}
+	}
+	return f.line
+}
+
+// stderrLine writes to w, remembering whether a progress line is open.
+type stderrLine struct {
+	mu   sync.Mutex
+	w    io.Writer
+	open bool
+}
+
+// Write ends an open progress line, then writes p (a log line).
+func (l *stderrLine) Write(p []byte) (int, error) {
+	l.end()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// draw replaces the progress line.
+func (l *stderrLine) draw(format string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "\r"+format, a...)
+	l.open = true
+}
+
+// end ends the progress line, if one is open.
+func (l *stderrLine) end() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open {
+		fmt.Fprintln(l.w)
+		l.open = false
+	}
 }
 
 // pages draws "[#####.....] 50% label" for done of total.
@@ -83,24 +127,20 @@ func (b bar) pages(label string, done, total int) {
 	}
 	const width = 30
 	n := done * width / total
-	fmt.Fprintf(b.w, "\r[%s%s] %3d%% %s", strings.Repeat("#", n), strings.Repeat(".", width-n), done*100/total, label)
+	b.w.draw("[%s%s] %3d%% %s", strings.Repeat("#", n), strings.Repeat(".", width-n), done*100/total, label)
 	if done == total {
-		fmt.Fprintln(b.w)
+		b.w.end()
 	}
 }
 
 // count draws "label: n deleted".
 func (b bar) count(kind store.PurgeKind, n int64) {
 	if b.show {
-		fmt.Fprintf(b.w, "\rpurging %s: %d deleted", kind, n)
+		b.w.draw("purging %s: %d deleted", kind, n)
 	}
 }
 
-func (b bar) done() {
-	if b.show {
-		fmt.Fprintln(b.w)
-	}
-}
+func (b bar) done() { b.w.end() }
 
 // newAdminCmd groups the operator commands.
 func newAdminCmd(a *app) *cobra.Command {

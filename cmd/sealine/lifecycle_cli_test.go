@@ -152,3 +152,93 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestAdminRotatePurgeCLI: the success paths of `admin rotate-kek` (a
+// progress bar, the counts, the retired KEK, and a running server that
+// still reads every user) and `admin purge --progress` (a progress line,
+// the counts on stdout, and a log line with counts only), through the
+// real binary.
+func TestAdminRotatePurgeCLI(t *testing.T) {
+	url, dataDir := serve(t)
+	cert := filepath.Join(dataDir, "tls", "cert.pem")
+	c := newCLI(t)
+	as := func(home string, args ...string) []string {
+		return append([]string{"--server", url, "--ca", cert, "--home", home}, args...)
+	}
+	users := []string{"zqrotana", "zqrotben", "zqrotcid"}
+	homes := map[string]string{}
+	for _, u := range users {
+		homes[u] = filepath.Join(t.TempDir(), u)
+		c.ok(password+"\n", as(homes[u], "register", u, "--password-stdin")...)
+	}
+	c.ok(password+"\n", as(homes["zqrotcid"], "account", "delete", "--yes-delete-my-account", "zqrotcid", "--password-stdin")...)
+
+	// Two users' data keys and the blind-index key, one per batch.
+	r := c.run("", nil, "admin", "rotate-kek", "--data-dir", dataDir, "--batch", "1", "--progress")
+	m := regexp.MustCompile(`rewrapped (\d+) of (\d+) keys; the KEK is now (\S+)`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || m == nil || m[1] != "3" || m[2] != "3" {
+		t.Fatalf("rotate-kek: exit %d, stdout %q, stderr %q; want 3 of 3 keys rewrapped", r.code, r.stdout, r.stderr)
+	}
+	retired := regexp.MustCompile(`old KEK retired to (\S+):`).FindStringSubmatch(r.stdout)
+	if retired == nil {
+		t.Errorf("rotate-kek did not say where the old KEK went: %q", r.stdout)
+	} else if _, err := os.Stat(retired[1]); err != nil {
+		t.Errorf("retired KEK: %v", err)
+	}
+	for _, want := range []string{"\r[" + strings.Repeat("#", 10) + strings.Repeat(".", 20) + "]  33% keys rewrapped",
+		"\r[" + strings.Repeat("#", 20) + strings.Repeat(".", 10) + "]  66% keys rewrapped",
+		"\r[" + strings.Repeat("#", 30) + "] 100% keys rewrapped\n"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("rotate-kek progress lacks %q: %q", want, r.stderr)
+		}
+	}
+	if log := logLine(t, r.stderr, "KEK rotated"); log["rewrapped"] != 3.0 || log["keys"] != 3.0 || log["kek"] != m[3] {
+		t.Errorf("rotate-kek logged %v", log)
+	}
+	// The running server reads every user with the new KEK.
+	for _, u := range users[:2] {
+		if out := c.ok("", as(homes[u], "account", "export", "-")...); !strings.Contains(out, `"`+u+`"`) {
+			t.Errorf("export of %s after the rotation: %q", u, out)
+		}
+	}
+
+	// The withdrawn name's quarantine is the one thing past its period.
+	r = c.run("", nil, "admin", "purge", "--data-dir", dataDir, "--progress", "--retention", "withdrawn_usernames=1ns")
+	if r.code != 0 || !strings.Contains(r.stdout, "withdrawn_usernames: 1 deleted") || !strings.Contains(r.stdout, "queued_messages: 0 deleted") {
+		t.Fatalf("purge: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "purging withdrawn_usernames: 1 deleted") {
+		t.Errorf("purge --progress drew no progress: %q", r.stderr)
+	}
+	log := logLine(t, r.stderr, "purge")
+	for k, v := range log {
+		_, count := v.(float64)
+		if k != "time" && k != "level" && k != "msg" && !count {
+			t.Errorf("the purge log line has %s=%v; want counts only: %v", k, v, log)
+		}
+	}
+	if len(log) != 7 || log["withdrawn_usernames"] != 1.0 || log["queued_messages"] != 0.0 {
+		t.Errorf("purge logged %v; want the four counts", log)
+	}
+	for _, u := range users {
+		if strings.Contains(r.stderr+r.stdout, u) {
+			t.Errorf("purge output names user %s", u)
+		}
+	}
+	// The quarantine is gone: the name can be registered again.
+	c.ok(password+"\n", as(filepath.Join(t.TempDir(), "again"), "register", "zqrotcid", "--password-stdin")...)
+}
+
+// logLine returns the JSON log line with msg in stderr (where progress
+// lines may share a line, separated by \r).
+func logLine(t *testing.T, stderr, msg string) map[string]any {
+	t.Helper()
+	for _, line := range strings.FieldsFunc(stderr, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			return m
+		}
+	}
+	t.Fatalf("no log line with msg %q in %q", msg, stderr)
+	return nil
+}
