@@ -7,3 +7,5 @@ import (
 )
 
 func BenchmarkPost(b *testing.B) { storetest.BenchPost(b, openAt(b, testDSN(b))) }
+
+func BenchmarkAck(b *testing.B) { storetest.BenchAck(b, openAt(b, testDSN(b))) }

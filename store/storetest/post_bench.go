@@ -40,3 +40,43 @@ func BenchPost(b *testing.B, s store.Store) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "posts/s")
 }
+
+// BenchAck measures acks as the server's group commit writes them: each
+// Write holds 128 acks, each removing one envelope and its message. The
+// envelopes are posted with the timer stopped. It reports acks per second.
+//
+//	func BenchmarkAck(b *testing.B) { storetest.BenchAck(b, openBench(b)) }
+func BenchAck(b *testing.B, s store.Store) {
+	r := newBenchRoom(b, s)
+	posts := make([]store.Post, 0, postBatch)
+	acks := make([]store.AckRequest, 0, postBatch)
+	var cursor uint64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		posts = posts[:0]
+		for range postBatch {
+			p := r.send(fmt.Sprint(i, "-", len(posts)), 1)
+			p.MaxQueue = 1 << 30
+			posts = append(posts, p)
+		}
+		if _, err := s.Post(b.Context(), posts); err != nil {
+			b.Fatal(err)
+		}
+		acks = acks[:0]
+		for range postBatch {
+			cursor++
+			acks = append(acks, store.AckRequest{DeviceID: r.b.d.ID, Cursor: cursor})
+		}
+		b.StartTimer()
+		_, res, err := s.Write(b.Context(), nil, acks)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, a := range res {
+			if a.Err != nil || a.Removed != 1 {
+				b.Fatalf("ack: %+v", a)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*postBatch)/b.Elapsed().Seconds(), "acks/s")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -420,19 +421,28 @@ func (s *Store) Ack(ctx context.Context, deviceID string, cursor uint64) (int64,
 }
 
 // ack is Ack inside q. It returns store.ErrUnknownCursor before writing
-// anything.
+// anything. The common case is three statements: the DELETE checks the
+// cursor against the device's counter itself, and only an ack that
+// removes nothing reads the counter to tell an unknown cursor from one
+// already acknowledged.
 func ack(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64, error) {
-	var last int64
-	err := q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return 0, err
-	}
-	if cursor == 0 || cursor > uint64(last) {
+	if cursor == 0 || cursor > math.MaxInt64 {
 		return 0, store.ErrUnknownCursor
 	}
 	ids, err := dequeue(ctx, q, deviceID, cursor)
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if len(ids) == 0 {
+		var last int64
+		err := q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return 0, err
+		}
+		if cursor > uint64(last) {
+			return 0, store.ErrUnknownCursor
+		}
+		return 0, nil
 	}
 	removed := int64(len(ids))
 	_, err = q.Exec(ctx, `UPDATE device_counters SET queued = queued - $2 WHERE device_id = $1`, deviceID, removed)
@@ -442,9 +452,11 @@ func ack(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64,
 	return removed, dropUnreferenced(ctx, q, ids)
 }
 
-// dequeue deletes the entries up to cursor and returns their message ids.
+// dequeue deletes the entries up to cursor, unless cursor is past the
+// device's last one, and returns their message ids.
 func dequeue(ctx context.Context, q Querier, deviceID string, cursor uint64) ([]string, error) {
-	rows, err := q.Query(ctx, `DELETE FROM queue WHERE device_id = $1 AND cursor <= $2 RETURNING message_id`,
+	rows, err := q.Query(ctx, `DELETE FROM queue WHERE device_id = $1 AND cursor <= $2
+		AND $2 <= (SELECT last_cursor FROM device_counters WHERE device_id = $1) RETURNING message_id`,
 		deviceID, int64(cursor))
 	if err != nil {
 		return nil, err
