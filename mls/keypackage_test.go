@@ -216,5 +216,8 @@ func TestKeyPackageMessagesVectors(t *testing.T) {
 		}
 		ran++
 	}
-	t.Logf("validated %d key packages", ran)
+	t.Logf("messages.json: %d key package cases ran, 0 skipped", ran)
+	if ran == 0 {
+		t.Fatal("messages.json: no key package case ran")
+	}
 }
