@@ -216,7 +216,8 @@ func TestGroupEndToEnd(t *testing.T) {
 // every added key package, about n² verifications in all. The pure-Go
 // P-384 and P-521 code is 30 to 80 times slower than Ed25519 and much
 // slower again under the race detector, so there, and only there,
-// suites 5 and 7 grow to 12 members instead.
+// suites 5 and 7 grow to 12 members instead; .ci/run also runs this test
+// without -race, where every suite grows to 100.
 func e2eSize(cs CipherSuite) int {
 	if raceEnabled && (cs == 5 || cs == 7) {
 		return 12
