@@ -167,9 +167,9 @@ func (c *committer) drain() {
 // outcome (a PostgreSQL deadlock between nodes' batches, say), that post
 // is retried alone; so is every ack of a batch that failed.
 func (c *committer) flush(batch []*pending) {
-	var posts []store.Post
+	posts, postsOf := make([]store.Post, 0, len(batch)), make([]*pending, 0, len(batch))
 	var acks []store.AckRequest
-	var postsOf, acksOf []*pending
+	var acksOf []*pending
 	for _, p := range batch {
 		if p.ack != nil {
 			acks, acksOf = append(acks, *p.ack), append(acksOf, p)
