@@ -15,8 +15,6 @@ import (
 // requestIDHeader carries the request id back to the caller.
 const requestIDHeader = "Sealine-Request-Id"
 
-type loggerKey struct{}
-
 type requestIDKey struct{}
 
 // requestID returns the request's id.
@@ -26,9 +24,11 @@ func requestID(ctx context.Context) string {
 }
 
 // logger returns the request's logger (with request id), or the server's.
+// It is built when asked for, on the rare paths that log, rather than for
+// every RPC.
 func (s *Server) logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if id := requestID(ctx); id != "" {
+		return s.log.With("request_id", id)
 	}
 	return s.log
 }
@@ -74,8 +74,7 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 func (s *Server) around(ctx context.Context, procedure string, h http.Header, call func(context.Context) error, msg any) error {
 	start := time.Now()
 	id := newRequestID()
-	log := s.log.With("request_id", id)
-	ctx = context.WithValue(context.WithValue(ctx, loggerKey{}, log), requestIDKey{}, id)
+	ctx = context.WithValue(ctx, requestIDKey{}, id)
 	err := decodeError(msg)
 	if err == nil {
 		err = s.authorize(ctx, procedure, h, call)
@@ -91,7 +90,7 @@ func (s *Server) around(ctx context.Context, procedure string, h http.Header, ca
 	}
 	elapsed := time.Since(start)
 	s.metrics.observe(procedure, code, reason, elapsed)
-	log.LogAttrs(ctx, levelFor(code), "rpc", slog.String("procedure", procedure),
+	s.log.LogAttrs(ctx, levelFor(code), "rpc", slog.String("request_id", id), slog.String("procedure", procedure),
 		slog.String("code", code), slog.String("reason", reason), slog.Duration("duration", elapsed))
 	return err
 }
