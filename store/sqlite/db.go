@@ -14,6 +14,7 @@ import (
 
 // SQLite result codes mapped onto store errors.
 const (
+	codeBusy              = 5    // SQLITE_BUSY
 	codeNotADB            = 26   // SQLITE_NOTADB
 	codeConstraintFK      = 787  // SQLITE_CONSTRAINT_FOREIGNKEY
 	codeConstraintPK      = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
@@ -98,6 +99,12 @@ func (r rows) Close()                 { r.r.Close() }
 
 // classify maps driver errors onto store's sentinels, keeping the driver's
 // message.
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&primaryResultCodeMask == codeBusy
+}
+
 func classify(err error) error {
 	if err == nil {
 		return nil

@@ -70,18 +70,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	db, err := openDB(ctx, path, opts)
+	db, err := openMigrated(ctx, path, opts, sets)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	err = db.Tx(ctx, func(q sqlstore.Querier) error {
-		if err := refuseForeign(ctx, q); err != nil {
-			return err
-		}
-		return sqlstore.Migrate(ctx, q, sets...)
-	})
-	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s := &Store{Store: sqlstore.New("sqlite", db, sets...), pools: db}
@@ -92,6 +82,44 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// openMigrated opens the pools and migrates. Several processes opening
+// one new file at once can get SQLITE_BUSY without SQLite's busy handler
+// waiting (switching the journal to WAL takes an exclusive lock), so a
+// busy open is retried until the busy timeout has passed.
+func openMigrated(ctx context.Context, path string, opts Options, sets []sqlstore.MigrationSet) (*pools, error) {
+	deadline := time.Now().Add(busyTimeout(opts))
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		db, err := openDB(ctx, path, opts)
+		if err == nil {
+			err = db.Tx(ctx, func(q sqlstore.Querier) error {
+				if err := refuseForeign(ctx, q); err != nil {
+					return err
+				}
+				return sqlstore.Migrate(ctx, q, sets...)
+			})
+			if err == nil {
+				return db, nil
+			}
+			db.Close()
+		}
+		if !isBusy(err) || time.Now().Add(delay).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, errors.Join(err, ctx.Err())
+		}
+	}
+}
+
+func busyTimeout(opts Options) time.Duration {
+	if opts.BusyTimeout > 0 {
+		return opts.BusyTimeout
+	}
+	return 5 * time.Second
 }
 
 // refuseForeign refuses an SQLite file that holds tables but no Sealine
@@ -145,10 +173,7 @@ func openDB(ctx context.Context, path string, opts Options) (*pools, error) {
 		return nil, fmt.Errorf("create database file: %w", err)
 	}
 	f.Close()
-	busy := opts.BusyTimeout
-	if busy <= 0 {
-		busy = 5 * time.Second
-	}
+	busy := busyTimeout(opts)
 	readers := opts.ReadConns
 	if readers <= 0 {
 		readers = 4
