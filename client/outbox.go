@@ -388,6 +388,9 @@ func (m *Messenger) deliverAll(sent []*outgoing) []sendResult {
 		}
 		reused = m.out.stream != nil
 		todo, lastErr = m.deliverOnce(sent, todo, results)
+		if errors.Is(lastErr, ErrSessionInvalid) || errors.Is(lastErr, ErrNotLoggedIn) {
+			break // no new stream would fare better
+		}
 	}
 	for _, i := range todo {
 		if lastErr == nil {

@@ -190,3 +190,36 @@ func TestE2ESendAfterClose(t *testing.T) {
 		t.Fatal("Send after Close succeeded")
 	}
 }
+
+// TestE2ESendByRevokedDevice: a device revoked while its send stream is
+// open gets ErrSessionInvalid from its next Send, and its session is
+// forgotten.
+func TestE2ESendByRevokedDevice(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	laptop := env.SDKUser(t, "alice", nil)
+	phoneClient := env.SDKLogin(t, "alice", nil)
+	phone := env.Messenger(t, phoneClient, true, client.MessengerConfig{})
+	env.Messenger(t, env.SDKUser(t, "bob", nil), true, client.MessengerConfig{})
+	conv, err := phone.Direct(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Send(ctx, conv, "before"); err != nil { // opens the stream
+		t.Fatal(err)
+	}
+	s, err := phoneClient.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := laptop.RevokeDevice(ctx, s.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = phone.Send(ctx, conv, "after")
+	if !errors.Is(err, client.ErrSessionInvalid) && !errors.Is(err, client.ErrNotLoggedIn) {
+		t.Fatalf("Send after revocation = %v, want ErrSessionInvalid", err)
+	}
+	if _, err := phoneClient.Session(); !errors.Is(err, client.ErrNotLoggedIn) {
+		t.Errorf("revoked client still holds a session: %v", err)
+	}
+}
