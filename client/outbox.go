@@ -192,8 +192,8 @@ func (m *Messenger) sendRounds(batch []*outgoing) {
 		waited := map[string]error{}
 		for _, o := range stale {
 			err, ok := waited[o.conv]
-			if !ok {
-				err = m.waitEpochOrClose(o.ctx, o.conv, o.epoch)
+			if !ok { // one wait for all of a conversation's stale messages
+				err = m.waitEpoch(m.out.ctx, o.conv, o.epoch)
 				waited[o.conv] = err
 			}
 			if err != nil {
@@ -209,14 +209,6 @@ func (m *Messenger) sendRounds(batch []*outgoing) {
 	for _, o := range batch {
 		o.finish(ErrTooManyRetries)
 	}
-}
-
-// waitEpochOrClose is waitEpoch that also ends on Messenger.Close.
-func (m *Messenger) waitEpochOrClose(ctx context.Context, convID string, epoch uint64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(m.out.ctx, cancel)()
-	return m.waitEpoch(ctx, convID, epoch)
 }
 
 // counters are a conversation's send counters (see localstore.Group).
