@@ -157,24 +157,13 @@ func (l lifecycleService) ExportAccount(ctx context.Context, _ *connect.Request[
 
 // exportAccount opens the profile and contacts and lists conversations.
 func (s *Server) exportAccount(ctx context.Context, c caller) (*sealinev1.ExportAccountResponse, error) {
-	u, err := s.store.UserByID(ctx, c.userID)
+	p, err := s.openProfile(ctx, c.userID)
 	if err != nil {
 		return nil, err
 	}
-	dk, err := s.keys.DataKey(ctx, s.store.Keys(), u.ID)
-	if err != nil {
-		return nil, err
-	}
-	name, err := pii.Open(dk, u.ID, fieldUsername, u.UsernameEnc)
-	if err != nil {
-		return nil, err
-	}
-	display, err := pii.Open(dk, u.ID, fieldDisplayName, u.DisplayNameEnc)
-	if err != nil {
-		return nil, err
-	}
+	u, dk := p.user, p.dk
 	out := &sealinev1.ExportAccountResponse{
-		UserId: u.ID, Username: string(name), DisplayName: string(display),
+		UserId: u.ID, Username: p.name, DisplayName: p.display,
 		CreatedAt: timestamppb.New(u.CreatedAt), FailedLogins: int64(u.FailedLogins),
 	}
 	if !u.LockedUntil.IsZero() {

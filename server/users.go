@@ -84,21 +84,38 @@ func (s *Server) visibleUsers(ctx context.Context, me string, ids []string) ([]s
 
 // userInfo opens a user's sealed username and display name.
 func (s *Server) userInfo(ctx context.Context, id string) (*sealinev1.UserInfo, error) {
-	u, err := s.store.UserByID(ctx, id)
+	p, err := s.openProfile(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	return &sealinev1.UserInfo{UserId: p.user.ID, Username: p.name, DisplayName: p.display}, nil
+}
+
+// profile is a user's record with its data key, username and display
+// name opened.
+type profile struct {
+	user          store.User
+	dk            pii.DataKey
+	name, display string
+}
+
+// openProfile reads a user and opens its username and display name.
+func (s *Server) openProfile(ctx context.Context, id string) (profile, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return profile{}, err
 	}
 	dk, err := s.keys.DataKey(ctx, s.store.Keys(), u.ID)
 	if err != nil {
-		return nil, err
+		return profile{}, err
 	}
 	name, err := pii.Open(dk, u.ID, fieldUsername, u.UsernameEnc)
 	if err != nil {
-		return nil, err
+		return profile{}, err
 	}
 	display, err := pii.Open(dk, u.ID, fieldDisplayName, u.DisplayNameEnc)
 	if err != nil {
-		return nil, err
+		return profile{}, err
 	}
-	return &sealinev1.UserInfo{UserId: u.ID, Username: string(name), DisplayName: string(display)}, nil
+	return profile{user: u, dk: dk, name: string(name), display: string(display)}, nil
 }
