@@ -49,6 +49,9 @@ func TestBenchRefuses(t *testing.T) {
 		{"--duration must be positive", []string{"bench", "1to1", "--duration", "0"}},
 		{"max-messages", []string{"bench", "1to1", "--max-messages", "-1"}},
 		{"group-size", []string{"bench", "group", "--group-size", "1"}},
+		{"in-flight must be 1..1024", []string{"bench", "1to1", "--in-flight", "-1"}},
+		{"in-flight must be 1..1024", []string{"bench", "1to1", "--in-flight", "100000"}},
+		{"invalid argument", []string{"bench", "1to1", "--in-flight", "many"}},
 		{"want 1 argument", []string{"bench"}},
 	}
 	for _, tc := range cases {
