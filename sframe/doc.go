@@ -89,5 +89,8 @@
 // follow from the shared base_key and its own KID as in §4.4.2. A receiver
 // derives a sender's key when that sender's first frame arrives and keeps it
 // only if the frame authenticates; a forged frame under a new KID therefore
-// costs one HKDF and one AES key schedule, and changes nothing.
+// costs one HKDF and one AES key schedule, and changes nothing. A member
+// who knows base_key can authenticate frames under any context, so a
+// receiver keeps keys for at most [MLSConfig.ContextsPerSender] contexts of
+// each sender per epoch (16 by default) and refuses frames of further ones.
 package sframe

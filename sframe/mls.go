@@ -20,7 +20,12 @@ const MLSExporterLabel = "SFrame 1.0 Base Key"
 const (
 	DefaultEpochBits = 4 // E, as in the example of RFC 9605 §5.2
 	DefaultMLSEpochs = 3 // the current epoch and two before it
-	maxEpochBits     = 16
+	// DefaultContextsPerSender bounds the contexts (KIDs) a receiver
+	// keeps keys for per sender and epoch: a camera, a microphone and a
+	// screen share each use one, so 16 leaves room while a member
+	// inventing contexts cannot grow another's memory without bound.
+	DefaultContextsPerSender = 16
+	maxEpochBits             = 16
 )
 
 // MLSConfig configures MLSKeys. Its zero value works.
@@ -32,6 +37,10 @@ type MLSConfig struct {
 	// just before an epoch change still decrypt (1..2^E, 0 means
 	// DefaultMLSEpochs).
 	Epochs int
+	// ContextsPerSender bounds how many contexts of one sender, in one
+	// epoch, a receiver keeps keys for (0 means DefaultContextsPerSender);
+	// frames of a further context fail with ErrUnknownKID.
+	ContextsPerSender int
 	// Receiver sets the replay window of every KID.
 	Receiver Config
 }
@@ -63,6 +72,7 @@ type mlsEpoch struct {
 	baseKey   []byte
 	recv      *Receiver
 	senders   map[uint64]bool // contexts this member already sends under
+	contexts  map[uint64]int  // receive keys kept, by sender leaf index
 }
 
 // NewMLSKeys returns MLSKeys for the member at leaf index self, with no
@@ -87,6 +97,12 @@ func (c MLSConfig) withDefaults() (MLSConfig, error) {
 	}
 	if c.Epochs == 0 {
 		c.Epochs = min(DefaultMLSEpochs, 1<<c.EpochBits)
+	}
+	if c.ContextsPerSender == 0 {
+		c.ContextsPerSender = DefaultContextsPerSender
+	}
+	if c.ContextsPerSender < 1 {
+		return c, fmt.Errorf("sframe: %d contexts per sender: %w", c.ContextsPerSender, ErrInvalidConfig)
 	}
 	if c.Epochs < 1 || c.Epochs > 1<<c.EpochBits {
 		return c, fmt.Errorf("sframe: %d epochs not in 1..%d: %w", c.Epochs, 1<<c.EpochBits, ErrInvalidConfig)
@@ -126,6 +142,7 @@ func (m *MLSKeys) AddEpoch(epoch uint64, leaves uint32, exporterSecret []byte) e
 	m.epochs = append(m.epochs, &mlsEpoch{
 		epoch: epoch, leaves: leaves, indexBits: uint(bits.Len32(leaves - 1)),
 		baseKey: append([]byte(nil), exporterSecret...), recv: recv, senders: map[uint64]bool{},
+		contexts: map[uint64]int{},
 	})
 	return nil
 }
@@ -225,8 +242,13 @@ func (m *MLSKeys) Decrypt(dst, metadata, frame []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	index := (h.KID >> m.cfg.EpochBits) & (1<<ep.indexBits - 1)
 	k, fresh := ep.recv.lookup(h.KID), false
 	if k == nil {
+		if ep.contexts[index] >= m.cfg.ContextsPerSender {
+			return nil, fmt.Errorf("sframe: kid %#x: leaf %d already has %d contexts in epoch %d: %w",
+				h.KID, index, ep.contexts[index], ep.epoch, ErrUnknownKID)
+		}
 		if k, err = ep.recv.newKey(h.KID, ep.baseKey); err != nil {
 			return nil, err
 		}
@@ -238,6 +260,7 @@ func (m *MLSKeys) Decrypt(dst, metadata, frame []byte) ([]byte, error) {
 	}
 	if fresh {
 		ep.recv.keys[h.KID] = k
+		ep.contexts[index]++
 	}
 	ep.recv.last = k
 	return out, nil

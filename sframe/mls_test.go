@@ -232,3 +232,49 @@ func mlsState(m *MLSKeys) string {
 	}
 	return b.String()
 }
+
+// TestMLSContextsPerSender: a receiver keeps keys for at most
+// ContextsPerSender contexts of each sender in an epoch; a frame of one
+// more fails with ErrUnknownKID and changes nothing, while the contexts
+// already kept and other senders still decrypt.
+func TestMLSContextsPerSender(t *testing.T) {
+	s := supportedSuites()[0]
+	g := newGroup(t, s, 3, MLSConfig{ContextsPerSender: 4})
+	g.addEpoch(t, s, 1)
+	frame := func(snd *Sender, pt string) []byte {
+		t.Helper()
+		f, err := snd.Encrypt(nil, []byte("md"), []byte(pt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	var senders []*Sender
+	for c := range uint64(5) {
+		snd, err := g[1].NewSender(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		senders = append(senders, snd)
+	}
+	for c, snd := range senders[:4] {
+		if _, err := g[0].Decrypt(nil, []byte("md"), frame(snd, "first")); err != nil {
+			t.Fatalf("context %d: %v", c, err)
+		}
+	}
+	over := frame(senders[4], "one context too many")
+	for range 2 {
+		if _, err := g[0].Decrypt(nil, []byte("md"), over); !errors.Is(err, ErrUnknownKID) {
+			t.Fatalf("fifth context: %v, want ErrUnknownKID", err)
+		}
+	}
+	if pt, err := g[0].Decrypt(nil, []byte("md"), frame(senders[0], "again")); err != nil || string(pt) != "again" {
+		t.Fatalf("a kept context after the refusal: %q, %v", pt, err)
+	}
+	if _, err := g[0].Decrypt(nil, []byte("md"), g.send(t, 2, 0, "another sender")); err != nil {
+		t.Fatalf("another sender: %v", err)
+	}
+	if _, err := NewMLSKeys(s, 0, MLSConfig{ContextsPerSender: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("ContextsPerSender -1: %v, want ErrInvalidConfig", err)
+	}
+}
