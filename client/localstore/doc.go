@@ -38,7 +38,11 @@
 //	senders       (conversation, sender device) -> epoch, highest sequence seen
 //	              and the sequences still missing (for replay and gap
 //	              detection)
-//	users         user id <-> username learned from key package claims
+//	user_names    user id -> sealed username, learned from key package
+//	              claims and LookupUsers; found by name through a keyed
+//	              index, HMAC-SHA256 under a key derived from the storage
+//	              key (databases that kept usernames in plaintext, table
+//	              users, are migrated on open)
 //
 // Deleted rows are overwritten (PRAGMA secure_delete), so a deleted key
 // package or group state does not linger in free pages. The package never

@@ -2,6 +2,9 @@ package localstore
 
 import (
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,15 +21,35 @@ const (
 	saltSize    = 16
 )
 
-// sealer encrypts column values under the storage key.
-type sealer struct{ aead cipher.AEAD }
+// sealer encrypts column values under the storage key, and computes
+// keyed lookup indexes for the sealed values a query must find.
+type sealer struct {
+	aead     cipher.AEAD
+	indexKey []byte // HKDF-SHA256(storage key, indexLabel)
+}
+
+const indexLabel = "sealine/v1/localstore index"
 
 func newSealer(key []byte) (sealer, error) {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return sealer{}, fmt.Errorf("localstore: key: %w", err)
 	}
-	return sealer{aead}, nil
+	ik, err := hkdf.Key(sha256.New, key, nil, indexLabel, sha256.Size)
+	if err != nil {
+		return sealer{}, fmt.Errorf("localstore: index key: %w", err)
+	}
+	return sealer{aead: aead, indexKey: ik}, nil
+}
+
+// index returns HMAC-SHA256(index key, table 0x00 column 0x00 value): equal
+// values give equal indexes, which reveal nothing without the key.
+func (k sealer) index(table, column, value string) []byte {
+	m := hmac.New(sha256.New, k.indexKey)
+	m.Write(ad(table, "", column))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return m.Sum(nil)
 }
 
 // ad binds a sealed value to its table, row and column.

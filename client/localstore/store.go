@@ -151,8 +151,48 @@ func (s *Store) init(dir string, opt Options) error {
 		if err != nil {
 			return err
 		}
-		return s.loadKey(tx, dir, string(src), opt)
+		if err := s.loadKey(tx, dir, string(src), opt); err != nil {
+			return err
+		}
+		return migratePlainUsers(tx)
 	})
+}
+
+// migratePlainUsers moves the usernames that databases before table
+// user_names kept in plaintext (table users) into sealed rows and drops
+// the old table, whose pages secure_delete overwrites.
+func migratePlainUsers(tx *Tx) error {
+	var n int
+	err := tx.queryRow(`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'users'`).Scan(&n)
+	if err != nil || n == 0 {
+		return err
+	}
+	rows, err := tx.query(`SELECT user_id, username FROM users`)
+	if err != nil {
+		return fmt.Errorf("localstore: migrate users: %w", err)
+	}
+	type user struct{ id, name string }
+	var users []user
+	for rows.Next() {
+		var u user
+		if err := rows.Scan(&u.id, &u.name); err != nil {
+			rows.Close()
+			return fmt.Errorf("localstore: migrate users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("localstore: migrate users: %w", err)
+	}
+	for _, u := range users {
+		if err := tx.PutUser(u.id, u.name); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.tx.Exec(`DROP TABLE users`); err != nil {
+		return fmt.Errorf("localstore: migrate users: %w", err)
+	}
+	return nil
 }
 
 const checkValue = "sealine/v1/localstore key check"
@@ -324,6 +364,7 @@ CREATE INDEX IF NOT EXISTS messages_time ON messages (conv_id, received_at);
 CREATE TABLE IF NOT EXISTS senders (
   conv_id TEXT NOT NULL, sender TEXT NOT NULL, epoch INTEGER NOT NULL, highest INTEGER NOT NULL,
   missing BLOB NOT NULL, PRIMARY KEY (conv_id, sender));
-CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS users_name ON users (username);
+CREATE TABLE IF NOT EXISTS user_names (
+  user_id TEXT PRIMARY KEY, name_index BLOB NOT NULL, username BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS user_names_index ON user_names (name_index);
 `

@@ -2,6 +2,7 @@ package localstore
 
 import (
 	"bytes"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -47,7 +48,8 @@ func TestRoundTrip(t *testing.T) {
 			err := s.Update(func(tx *Tx) error {
 				return errors.Join(tx.PutGroup(g), tx.PutMessage(m), tx.SetCursor(42),
 					tx.PutKeyPackage(KeyPackage{Ref: []byte("ref"), Private: []byte("kp-secret-zq")}),
-					tx.PutSender("c1", "u1/d1", SenderState{Highest: 7, Missing: map[uint64]time.Time{5: time.UnixMilli(9)}}))
+					tx.PutSender("c1", "u1/d1", SenderState{Highest: 7, Missing: map[uint64]time.Time{5: time.UnixMilli(9)}}),
+					tx.PutUser("u2", "zqcontactname"))
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -78,12 +80,21 @@ func TestRoundTrip(t *testing.T) {
 				if err := tx.PutMessage(m); !errors.Is(err, ErrDuplicate) {
 					t.Errorf("second PutMessage = %v, want ErrDuplicate", err)
 				}
+				if name, err := tx.Username("u2"); err != nil || name != "zqcontactname" {
+					t.Errorf("Username = %q, %v", name, err)
+				}
+				if id, err := tx.UserID("zqcontactname"); err != nil || id != "u2" {
+					t.Errorf("UserID = %q, %v", id, err)
+				}
+				if _, err := tx.UserID("nobody"); !errors.Is(err, ErrNotFound) {
+					t.Errorf("UserID of an unknown name = %v, want ErrNotFound", err)
+				}
 				return nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertNoPlaintext(t, dir, "secret name", "hello", "kp-secret-zq")
+			assertNoPlaintext(t, dir, "secret name", "hello", "kp-secret-zq", "zqcontactname")
 		})
 	}
 }
@@ -214,4 +225,45 @@ func TestKeyPackageExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestPlainUsersMigrated: a database from before usernames were sealed
+// (table users, plaintext) has them moved into sealed rows on open, and
+// no trace of the plaintext is left in the file.
+func TestPlainUsersMigrated(t *testing.T) {
+	dir := tempHome(t)
+	mustOpen(t, dir, Options{}).Close()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`CREATE TABLE users (user_id TEXT PRIMARY KEY, username TEXT NOT NULL);
+		CREATE INDEX users_name ON users (username);
+		INSERT INTO users VALUES ('u7', 'zqoldplainname'), ('u8', 'zqotherplainname')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := mustOpen(t, dir, Options{})
+	err = s.View(func(tx *Tx) error {
+		for id, name := range map[string]string{"u7": "zqoldplainname", "u8": "zqotherplainname"} {
+			if got, err := tx.Username(id); err != nil || got != name {
+				t.Errorf("Username(%s) = %q, %v", id, got, err)
+			}
+			if got, err := tx.UserID(name); err != nil || got != id {
+				t.Errorf("UserID(%s) = %q, %v", name, got, err)
+			}
+		}
+		var n int
+		if err := tx.queryRow(`SELECT count(*) FROM sqlite_schema WHERE name = 'users'`).Scan(&n); err != nil || n != 0 {
+			t.Errorf("old users table still there: %d, %v", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	assertNoPlaintext(t, dir, "zqoldplainname", "zqotherplainname")
+	mustOpen(t, dir, Options{}).Close() // a second open has nothing to migrate
 }

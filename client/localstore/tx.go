@@ -357,22 +357,33 @@ func (tx *Tx) PutSender(convID, sender string, st SenderState) error {
 	return tx.exec(qPutSender, convID, sender, int64(st.Epoch), int64(st.Highest), missing)
 }
 
-// PutUser remembers a user's username.
+// PutUser remembers a user's username, sealed, with a keyed index to
+// find it by name.
 func (tx *Tx) PutUser(userID, username string) error {
-	return tx.exec(`INSERT INTO users (user_id, username) VALUES (?, ?)
-		ON CONFLICT (user_id) DO UPDATE SET username = excluded.username`, userID, username)
+	sealed, err := tx.s.key.seal(tx.s.rand, []byte(username), "user_names", userID, "username")
+	if err != nil {
+		return err
+	}
+	return tx.exec(`INSERT INTO user_names (user_id, name_index, username) VALUES (?, ?, ?)
+		ON CONFLICT (user_id) DO UPDATE SET name_index = excluded.name_index, username = excluded.username`,
+		userID, tx.s.key.index("user_names", "username", username), sealed)
 }
 
 // UserID returns the id of a known username, or ErrNotFound.
 func (tx *Tx) UserID(username string) (string, error) {
 	var id string
-	err := tx.queryRow(`SELECT user_id FROM users WHERE username = ?`, username).Scan(&id)
+	err := tx.queryRow(`SELECT user_id FROM user_names WHERE name_index = ?`,
+		tx.s.key.index("user_names", "username", username)).Scan(&id)
 	return id, notFound(err)
 }
 
 // Username returns the username of a known user id, or ErrNotFound.
 func (tx *Tx) Username(userID string) (string, error) {
-	var name string
-	err := tx.queryRow(`SELECT username FROM users WHERE user_id = ?`, userID).Scan(&name)
-	return name, notFound(err)
+	var sealed []byte
+	err := tx.queryRow(`SELECT username FROM user_names WHERE user_id = ?`, userID).Scan(&sealed)
+	if err != nil {
+		return "", notFound(err)
+	}
+	name, err := tx.s.key.open(sealed, "user_names", userID, "username")
+	return string(name), err
 }
