@@ -2,13 +2,13 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sealine/sealine/internal/testenv"
+	"github.com/sealine/sealine/internal/testnet"
 	"github.com/sealine/sealine/server"
 )
 
@@ -24,7 +24,7 @@ func TestBadPostgresChangesNothing(t *testing.T) {
 		{"port not a number", "postgres://sealine:hunter2@127.0.0.1:notaport/sealine", "bad PostgreSQL URL: postgres: parse dsn: invalid port"},
 		{"bad sslmode", "postgresql://sealine:hunter2@127.0.0.1/sealine?sslmode=maybe", "bad PostgreSQL URL"},
 		{"closed port", "postgres://sealine:hunter2@127.0.0.1:1/sealine", "open PostgreSQL: postgres: connect to 127.0.0.1:1/sealine"},
-		{"silent server", "postgres://sealine:hunter2@" + silentListener(t) + "/sealine?connect_timeout=1", "open PostgreSQL: postgres: connect to 127.0.0.1:"},
+		{"silent server", "postgres://sealine:hunter2@" + testnet.SilentListener(t) + "/sealine?connect_timeout=1", "open PostgreSQL: postgres: connect to 127.0.0.1:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,28 +46,4 @@ func TestBadPostgresChangesNothing(t *testing.T) {
 			}
 		})
 	}
-}
-
-// silentListener accepts TCP connections and never answers, like a
-// database behind a firewall; it returns host:port.
-func silentListener(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var conns []net.Conn
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				for _, c := range conns {
-					c.Close()
-				}
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return ln.Addr().String()
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sealine/sealine/internal/testnet"
 	"github.com/sealine/sealine/store"
 	"github.com/sealine/sealine/store/internal/sqlstore"
 	"github.com/sealine/sealine/store/storetest"
@@ -190,7 +190,7 @@ func TestUnreachable(t *testing.T) {
 	}{
 		{"closed port", "postgres://sealine:hunter2@127.0.0.1:1/sealine?connect_timeout=5", "postgres: connect to 127.0.0.1:1/sealine"},
 		{"bad dsn", "postgres://sealine:hunter2@127.0.0.1:notaport/x", "postgres: parse dsn: invalid port"},
-		{"silent server", "postgres://sealine:hunter2@" + silentListener(t) + "/sealine?connect_timeout=1", "postgres: connect to 127.0.0.1:"},
+		{"silent server", "postgres://sealine:hunter2@" + testnet.SilentListener(t) + "/sealine?connect_timeout=1", "postgres: connect to 127.0.0.1:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -206,30 +206,6 @@ func TestUnreachable(t *testing.T) {
 			}
 		})
 	}
-}
-
-// silentListener accepts connections and never answers, like a database
-// behind a firewall that drops packets; it returns host:port.
-func silentListener(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var conns []net.Conn
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				for _, c := range conns {
-					c.Close()
-				}
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	return ln.Addr().String()
 }
 
 // TestConnectTimeout: without connect_timeout in the DSN, each connection
