@@ -97,12 +97,7 @@ func TestE2EBacklogInBatches(t *testing.T) {
 func TestE2ERefusedSendLeavesNoTrace(t *testing.T) {
 	env := testenv.New(t, func(c *server.Config) { c.Messaging.MaxQueue = 4 })
 	ctx := context.Background()
-	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
-	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), false, client.MessengerConfig{})
-	conv, err := alice.Direct(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, conv := directToOffline(t, env)
 	var sent []string
 	for i := range 10 {
 		text := fmt.Sprint("message ", i)

@@ -67,19 +67,25 @@ func sameSet(a, b []string) bool {
 	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
+// directToOffline registers alice (receiving) and bob (not receiving:
+// he Syncs when the test says) and returns their direct conversation.
+func directToOffline(t *testing.T, env *testenv.Env) (alice, bob *client.Messenger, conv string) {
+	t.Helper()
+	alice = env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
+	bob = env.Messenger(t, env.SDKUser(t, "bob", nil), false, client.MessengerConfig{EventBuffer: 1000})
+	conv, err := alice.Direct(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, conv
+}
+
 // TestE2EConcurrentSends: Sends from many goroutines go out together
 // (one local transaction and one stream round per batch); every message
 // arrives once, the sender's sequence has no gap, and the history holds
 // each.
 func TestE2EConcurrentSends(t *testing.T) {
-	env := testenv.New(t)
-	ctx := context.Background()
-	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
-	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), false, client.MessengerConfig{EventBuffer: 1000})
-	conv, err := alice.Direct(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, conv := directToOffline(t, testenv.New(t))
 	sent, errs := sendConcurrently(alice, conv, "concurrent ", 300, 24)
 	if len(errs) > 0 {
 		t.Fatalf("%d sends failed, first: %v", len(errs), errs[0])
@@ -101,12 +107,7 @@ func TestE2EConcurrentSends(t *testing.T) {
 func TestE2EConcurrentSendsRefused(t *testing.T) {
 	env := testenv.New(t, func(c *server.Config) { c.Messaging.MaxQueue = 40 })
 	ctx := context.Background()
-	alice := env.Messenger(t, env.SDKUser(t, "alice", nil), true, client.MessengerConfig{})
-	bob := env.Messenger(t, env.SDKUser(t, "bob", nil), false, client.MessengerConfig{EventBuffer: 1000})
-	conv, err := alice.Direct(ctx, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	alice, bob, conv := directToOffline(t, env)
 	sent, errs := sendConcurrently(alice, conv, "m", 100, 16)
 	if len(sent) == 0 || len(errs) == 0 {
 		t.Fatalf("%d accepted, %d refused; want the queue bound to refuse some", len(sent), len(errs))
