@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"time"
 )
 
 // BlobStore keeps attachment ciphertext by key. Keys, not paths, are what
@@ -133,4 +135,88 @@ func (f *FileBlobStore) Delete(_ context.Context, key string) error {
 		return fmt.Errorf("blob store: %w", err)
 	}
 	return nil
+}
+
+// BlobSweeper is a BlobStore that can list what it holds, so the purge
+// job can delete bytes that no record refers to. Such bytes are left by a
+// crash between storing an upload and writing its record, or between
+// deleting a withdrawn user's records and their bytes. A BlobStore
+// without it is never swept.
+type BlobSweeper interface {
+	// Sweep deletes every blob written before cutoff for which orphan
+	// says true, and every unfinished upload begun before cutoff, and
+	// returns how many it deleted.
+	Sweep(ctx context.Context, cutoff time.Time, orphan func(ctx context.Context, key string) (bool, error)) (int64, error)
+}
+
+// Sweep implements BlobSweeper. Only the blob directories (two-character
+// key suffixes) and tmp are looked at; any other file is left alone.
+func (f *FileBlobStore) Sweep(ctx context.Context, cutoff time.Time, orphan func(ctx context.Context, key string) (bool, error)) (int64, error) {
+	var n int64
+	dirs, err := os.ReadDir(f.dir)
+	if err != nil {
+		return 0, fmt.Errorf("blob store: sweep: %w", err)
+	}
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		isTmp := d.Name() == "tmp"
+		if !isTmp && !blobKey.MatchString(d.Name()) {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(f.dir, d.Name()))
+		if err != nil {
+			return n, fmt.Errorf("blob store: sweep: %w", err)
+		}
+		for _, file := range files {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			gone, err := f.sweepOne(ctx, d.Name(), file, isTmp, cutoff, orphan)
+			if err != nil {
+				return n, err
+			}
+			if gone {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// sweepOne deletes one file of dir if Sweep should.
+func (f *FileBlobStore) sweepOne(ctx context.Context, dir string, file os.DirEntry, isTmp bool, cutoff time.Time, orphan func(context.Context, string) (bool, error)) (bool, error) {
+	name := file.Name()
+	switch {
+	case !file.Type().IsRegular():
+		return false, nil
+	case isTmp && !strings.HasPrefix(name, "put-"):
+		return false, nil
+	case !isTmp && (!blobKey.MatchString(name) || !strings.HasSuffix(name, dir)):
+		return false, nil
+	}
+	info, err := file.Info()
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("blob store: sweep: %w", err)
+	}
+	if !info.ModTime().Before(cutoff) {
+		return false, nil
+	}
+	if !isTmp {
+		lost, err := orphan(ctx, name)
+		if err != nil || !lost {
+			return false, err
+		}
+	}
+	if err := os.Remove(filepath.Join(f.dir, dir, name)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("blob store: sweep: %w", err)
+	}
+	return true, nil
 }

@@ -57,7 +57,8 @@ const day = 24 * time.Hour
 func RetentionTable() []RetentionRule {
 	return []RetentionRule{
 		{"queued_messages", 30 * day, "deliver ciphertext to a device that is offline", true, "purge job"},
-		{"blobs", 30 * day, "let recipients download an encrypted attachment", true, "purge job (record and bytes)"},
+		{"blobs", 30 * day, "let recipients download an encrypted attachment", true,
+			"purge job (record and bytes; bytes no record refers to, left by a crash, after an hour)"},
 		{"inactive_sessions", 180 * day, "keep a device logged in between uses", true, "purge job (device, its sessions and key packages)"},
 		{"reports", 365 * day, "review abuse reports and restrict repeat offenders", false,
 			"not purged: the server stores no reports yet; the period is reserved for when it does"},
@@ -115,6 +116,16 @@ func (p purger) run(ctx context.Context, now time.Time, progress PurgeProgress) 
 		if err != nil {
 			return report, err
 		}
+		if k.kind == store.PurgeBlobs {
+			n, err := p.sweepOrphans(ctx, now)
+			report[k.kind] += n
+			if err != nil {
+				return report, err
+			}
+			if progress != nil && n > 0 {
+				progress(k.kind, report[k.kind])
+			}
+		}
 	}
 	return report, nil
 }
@@ -139,6 +150,31 @@ func (p purger) kind(ctx context.Context, kind store.PurgeKind, cutoff time.Time
 			return total, nil
 		}
 	}
+}
+
+// orphanGrace is how old bytes without a record must be before the purge
+// deletes them: an upload's record is written milliseconds after its
+// bytes, so an hour never catches one in flight.
+const orphanGrace = time.Hour
+
+// sweepOrphans deletes blob bytes that no record refers to and unfinished
+// uploads, both older than orphanGrace at now (see BlobSweeper).
+func (p purger) sweepOrphans(ctx context.Context, now time.Time) (int64, error) {
+	sw, ok := p.blobs.(BlobSweeper)
+	if !ok {
+		return 0, nil
+	}
+	n, err := sw.Sweep(ctx, now.Add(-orphanGrace), func(ctx context.Context, key string) (bool, error) {
+		_, err := p.store.Blob(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			return true, nil
+		}
+		return false, err
+	})
+	if err != nil {
+		return n, fmt.Errorf("purge blobs: sweep orphans: %w", err)
+	}
+	return n, nil
 }
 
 func (p purger) deleteBlobBytes(ctx context.Context, kind store.PurgeKind, cutoff time.Time) error {

@@ -269,3 +269,80 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestPurgeSweepsOrphanBlobs: bytes that no record refers to and
+// unfinished uploads (what a crash leaves behind) are deleted once they
+// are an hour old and counted with blobs; a recorded blob, a fresh orphan
+// (its upload may still be writing its record) and files the blob store
+// does not own are kept; a second run deletes nothing more.
+func TestPurgeSweepsOrphanBlobs(t *testing.T) {
+	ctx := context.Background()
+	e := testenv.New(t, func(c *server.Config) { c.Lifecycle.PurgeEvery = -1 })
+	g, _, _ := newGroup(t, e, "carol")
+	kept, err := uploadBlob(e, g.carol, g.carol.conv, []byte("recorded attachment"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.DataDir, "blobs")
+	bs, err := server.NewFileBlobStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string) {
+		if err := bs.Put(ctx, key, strings.NewReader("orphan bytes")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(rel string) string {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	put("borphanold")
+	put("borphanfresh")
+	tmpOld := write("tmp/put-123")
+	foreign := write("tmp/notes.txt")
+	odd := write("zz/README")
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{filepath.Join(dir, "ld", "borphanold"), tmpOld, foreign, odd, blobPath(t, dir, kept)} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rep, err := e.Server.PurgeNow(ctx, nil)
+	if err != nil || rep[store.PurgeBlobs] != 2 {
+		t.Fatalf("purge: %v, %v; want 2 blob files deleted (old orphan, old unfinished upload)", rep, err)
+	}
+	for name, want := range map[string]bool{"borphanold": false, "borphanfresh": true, kept: true} {
+		if blobOnDisk(e, name) != want {
+			t.Errorf("%s on disk: %v, want %v", name, !want, want)
+		}
+	}
+	for p, want := range map[string]bool{tmpOld: false, foreign: true, odd: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s kept: %v, want %v", p, err == nil, want)
+		}
+	}
+	if _, err := e.Server.Store().Blob(ctx, kept); err != nil {
+		t.Errorf("recorded blob's record: %v", err)
+	}
+	if rep, err := e.Server.PurgeNow(ctx, nil); err != nil || rep[store.PurgeBlobs] != 0 {
+		t.Fatalf("second purge: %v, %v; want nothing more", rep, err)
+	}
+}
+
+// blobPath finds a stored blob's file under dir.
+func blobPath(t *testing.T, dir, key string) string {
+	t.Helper()
+	p := filepath.Join(dir, key[len(key)-2:], key)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("blob %s not at %s: %v", key, p, err)
+	}
+	return p
+}
