@@ -9,3 +9,5 @@ import (
 func BenchmarkPost(b *testing.B) { storetest.BenchPost(b, openTB(b)) }
 
 func BenchmarkAck(b *testing.B) { storetest.BenchAck(b, openTB(b)) }
+
+func BenchmarkPostRooms(b *testing.B) { storetest.BenchPostRooms(b, openTB(b)) }

@@ -45,14 +45,17 @@ func BenchPurge(b *testing.B, s store.Store) {
 }
 
 // newBenchRoom is newRoom for a benchmark.
-func newBenchRoom(b *testing.B, s store.Store) room {
-	r := room{a: newAccount("bench-a"), b: newAccount("bench-b")}
+func newBenchRoom(b *testing.B, s store.Store) room { return newBenchRoomNamed(b, s, "bench") }
+
+// newBenchRoomNamed is newBenchRoom with its names made from name.
+func newBenchRoomNamed(b *testing.B, s store.Store, name string) room {
+	r := room{a: newAccount(name + "-a"), b: newAccount(name + "-b")}
 	for _, a := range []account{r.a, r.b} {
 		if err := s.CreateUser(b.Context(), a.u, a.d, a.s); err != nil {
 			b.Fatal(err)
 		}
 	}
-	r.conv = store.Conversation{ID: "c-bench", GroupID: []byte("group-bench"), Kind: store.KindGroup, CreatedAt: t0}
+	r.conv = store.Conversation{ID: "c-" + name, GroupID: []byte("group-" + name), Kind: store.KindGroup, CreatedAt: t0}
 	if err := s.CreateConversation(b.Context(), r.conv, r.a.u.ID, r.a.d.ID); err != nil {
 		b.Fatal(err)
 	}

@@ -41,6 +41,38 @@ func BenchPost(b *testing.B, s store.Store) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "posts/s")
 }
 
+// BenchPostRooms is BenchPost with each post of a batch in its own
+// two-device conversation, from and to devices no other post of the
+// batch has: what a server with many users talking in pairs gathers. It
+// reports posts per second.
+//
+//	func BenchmarkPostRooms(b *testing.B) { storetest.BenchPostRooms(b, openBench(b)) }
+func BenchPostRooms(b *testing.B, s store.Store) {
+	rooms := make([]room, postBatch)
+	for i := range rooms {
+		rooms[i] = newBenchRoomNamed(b, s, fmt.Sprint("bench-", i))
+	}
+	posts := make([]store.Post, postBatch)
+	n := 0
+	for b.Loop() {
+		for i, r := range rooms {
+			n++
+			posts[i] = r.send(fmt.Sprint(n), 1)
+			posts[i].MaxQueue = 1 << 30
+		}
+		res, err := s.Post(b.Context(), posts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil || r.Duplicate {
+				b.Fatalf("post: %v (duplicate %v)", r.Err, r.Duplicate)
+			}
+		}
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "posts/s")
+}
+
 // BenchAck measures acks as the server's group commit writes them: each
 // Write holds 128 acks, each removing one envelope and its message. The
 // envelopes are posted with the timer stopped. It reports acks per second.

@@ -11,12 +11,13 @@ import (
 	"github.com/sealine/sealine/store"
 )
 
-// Post applies the posts in one transaction, each inside its own
-// savepoint, so a post that fails is undone alone. The queue rows of the
-// posts that succeed are inserted together at the end, a few multi-row
-// INSERTs per batch rather than one per post: their cursors were already
-// taken from the counter rows inside each post's savepoint, and nothing in
-// a post reads the queue table, so only the statement count changes.
+// Post applies the posts in one transaction, each one undone alone if it
+// fails: inside its own savepoint, or, for an application message on
+// SQLite, by finding every refusal before it writes (batch.go). The queue
+// rows of the posts that succeed are inserted together at the end, a few
+// multi-row INSERTs per batch rather than one per post: their cursors
+// were already taken from the counter rows, and nothing in a post reads
+// the queue table, so only the statement count changes.
 func (s *Store) Post(ctx context.Context, posts []store.Post) ([]store.PostResult, error) {
 	results, _, err := s.write(ctx, posts, nil)
 	if err != nil {
@@ -58,30 +59,60 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 	return results, ackResults, nil
 }
 
-// postAll applies posts in q, each in its own savepoint, setting results.
+// postAll applies posts in q, setting results: on SQLite an application
+// post through the batch (see batch.go), every other post in its own
+// savepoint. An error is for the whole transaction.
 func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, results []store.PostResult) error {
 	var queued []queueRow
+	var b *batch
+	if !s.postgres() {
+		b = newBatch(s)
+	}
 	for i, p := range posts {
-		if _, err := q.Exec(ctx, `SAVEPOINT post`); err != nil {
-			return err
+		if b != nil && p.Kind == store.EnvelopeApplication {
+			var err error
+			if results[i], err = b.post(ctx, q, p, &queued); err != nil {
+				return err
+			}
+			continue
 		}
-		mark := len(queued)
-		results[i] = s.post(ctx, q, p, &queued)
-		undo := `RELEASE SAVEPOINT post`
-		if results[i].Err != nil {
-			undo = `ROLLBACK TO SAVEPOINT post`
-		}
-		if _, err := q.Exec(ctx, undo); err != nil {
-			return err
-		}
-		if results[i].Err != nil {
-			queued = queued[:mark]
-			if _, err := q.Exec(ctx, `RELEASE SAVEPOINT post`); err != nil {
+		if b != nil {
+			if err := b.other(ctx, q); err != nil {
 				return err
 			}
 		}
+		if err := s.postSaved(ctx, q, p, &results[i], &queued); err != nil {
+			return err
+		}
+	}
+	if b != nil {
+		if err := b.flush(ctx, q); err != nil {
+			return err
+		}
 	}
 	return insertQueue(ctx, q, queued)
+}
+
+// postSaved applies one post inside a savepoint, undone if it fails.
+func (s *Store) postSaved(ctx context.Context, q Querier, p store.Post, res *store.PostResult, queued *[]queueRow) error {
+	if _, err := q.Exec(ctx, `SAVEPOINT post`); err != nil {
+		return err
+	}
+	mark := len(*queued)
+	*res = s.post(ctx, q, p, queued)
+	undo := `RELEASE SAVEPOINT post`
+	if res.Err != nil {
+		undo = `ROLLBACK TO SAVEPOINT post`
+	}
+	if _, err := q.Exec(ctx, undo); err != nil {
+		return err
+	}
+	if res.Err == nil {
+		return nil
+	}
+	*queued = (*queued)[:mark]
+	_, err := q.Exec(ctx, `RELEASE SAVEPOINT post`)
+	return err
 }
 
 // post applies one post. An application message is inserted first, so
@@ -319,6 +350,7 @@ func (s *Store) assign(ctx context.Context, q Querier, queued *[]queueRow, messa
 type counter struct {
 	device         string
 	cursor, queued int64
+	changed        bool // the batch holds a value not yet written back
 }
 
 func scanCounter(r Row) (counter, error) {

@@ -1,0 +1,261 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/sealine/sealine/store"
+)
+
+// Application posts on SQLite. A group-commit batch is mostly application
+// messages, and SQLite runs one statement at a time on its one writer
+// connection, each costing several µs through database/sql; so an
+// application post there skips the savepoint that every other post gets,
+// reads its conversation's group, epoch and members once per batch and
+// sender, and its recipients' counters once per batch: the batch assigns
+// cursors from them in memory and writes each changed counter back once,
+// before any other post and at the end. A post's one statement is then
+// its message INSERT (its queue rows are inserted with the batch's).
+//
+// Without a savepoint, a post must write nothing unless it succeeds, so
+// every refusal is found before the INSERT: membership, group and epoch,
+// then the queue bound. A post refused there is still a duplicate when
+// its id or its (sender, client message id) is stored, as when the
+// INSERT came first. The INSERT (ON CONFLICT DO NOTHING) writes nothing
+// for a duplicate; only then does the post take its cursors.
+//
+// Any other error fails the whole transaction (Write's batch error: the
+// committer retries each post alone), since after an unexpected error
+// SQLite may have rolled the transaction back on its own. A post to more
+// than recipientsMax other members goes through a savepoint. PostgreSQL
+// keeps the savepoints for every post: there an error inside a
+// transaction aborts it, several nodes write at once, and each post must
+// take its own locks (see orderPost and bump).
+
+// batch is what one transaction learned about conversations and
+// counters. Only application posts use it. Every other post first has
+// the counters written back and forgotten (it reads and bumps them
+// itself), and clears the rest: a commit moves the epoch and changes the
+// members, and a proposal may leave.
+type batch struct {
+	s        *Store
+	known    map[senderKey]*groupEpoch
+	counters map[string]*counter // nil: the device has no counter row
+	dirty    []*counter
+}
+
+type senderKey struct{ conversation, device string }
+
+// groupEpoch is a conversation's group and epoch, read for a sender found
+// to be a member, and the other members (to) when there are at most
+// recipientsMax of them (large when there are more).
+type groupEpoch struct {
+	groupID []byte
+	epoch   uint64
+	to      []string
+	large   bool
+}
+
+// recipientsMax is the most recipients of an application post whose
+// counters the batch keeps; a post to more goes through a savepoint.
+const recipientsMax = 16
+
+func newBatch(s *Store) *batch {
+	return &batch{s: s, known: map[senderKey]*groupEpoch{}, counters: map[string]*counter{}}
+}
+
+// post applies one application post; the error is for the whole
+// transaction. Every refusal is found before the post writes.
+func (b *batch) post(ctx context.Context, q Querier, p store.Post, queued *[]queueRow) (store.PostResult, error) {
+	ge, err := b.check(ctx, q, p)
+	if err != nil {
+		return b.refused(ctx, q, p, err)
+	}
+	if ge.large {
+		return b.postSaved(ctx, q, p, queued)
+	}
+	to, err := b.take(ctx, q, ge.to, p.MaxQueue)
+	if err != nil {
+		return b.refused(ctx, q, p, err)
+	}
+	fresh, err := insertMessage(ctx, q, p, p.ID, p.Payload, p.Kind)
+	if err != nil || !fresh {
+		return store.PostResult{Duplicate: err == nil}, err
+	}
+	devices := make([]string, len(to))
+	for i, c := range to {
+		c.cursor++
+		c.queued++
+		if !c.changed {
+			c.changed = true
+			b.dirty = append(b.dirty, c)
+		}
+		devices[i] = c.device
+		*queued = append(*queued, queueRow{device: c.device, message: p.ID, cursor: uint64(c.cursor)})
+	}
+	return store.PostResult{Recipients: devices, Epoch: p.Epoch}, nil
+}
+
+// refused is the result of a post refused with err before it wrote: a
+// duplicate when it is already stored, else err if err is the post's own
+// outcome; any other error is the transaction's.
+func (b *batch) refused(ctx context.Context, q Querier, p store.Post, err error) (store.PostResult, error) {
+	if !outcome(err) {
+		return store.PostResult{}, err
+	}
+	dup, derr := stored(ctx, q, p)
+	if derr != nil || dup {
+		return store.PostResult{Duplicate: dup}, derr
+	}
+	return store.PostResult{Err: err}, nil
+}
+
+// postSaved applies p in a savepoint, after writing the counters back;
+// it forgets them, since p changes them itself.
+func (b *batch) postSaved(ctx context.Context, q Querier, p store.Post, queued *[]queueRow) (store.PostResult, error) {
+	if err := b.flush(ctx, q); err != nil {
+		return store.PostResult{}, err
+	}
+	clear(b.counters)
+	var res store.PostResult
+	err := b.s.postSaved(ctx, q, p, &res, queued)
+	return res, err
+}
+
+// other prepares for a post that is not an application message: the
+// counters are written back and everything forgotten.
+func (b *batch) other(ctx context.Context, q Querier) error {
+	clear(b.known)
+	if err := b.flush(ctx, q); err != nil {
+		return err
+	}
+	clear(b.counters)
+	return nil
+}
+
+// check refuses a post whose sender is not a member, or that is for
+// another group or epoch, as orderPost does, reading each conversation
+// once per sender and batch.
+func (b *batch) check(ctx context.Context, q Querier, p store.Post) (*groupEpoch, error) {
+	k := senderKey{p.ConversationID, p.SenderDeviceID}
+	ge, ok := b.known[k]
+	if !ok {
+		var err error
+		if ge, err = readGroupEpoch(ctx, q, p.ConversationID, p.SenderDeviceID); err != nil {
+			return nil, err
+		}
+		b.known[k] = ge
+	}
+	switch {
+	case string(ge.groupID) != string(p.GroupID):
+		return nil, store.ErrGroupMismatch
+	case ge.epoch != p.Epoch:
+		return nil, store.ErrStaleEpoch
+	}
+	return ge, nil
+}
+
+// readGroupEpoch reads the group, epoch and other members of a
+// conversation of which sender is a member; store.ErrNotMember if it is
+// not.
+func readGroupEpoch(ctx context.Context, q Querier, conversationID, sender string) (*groupEpoch, error) {
+	var ge groupEpoch
+	var epoch int64
+	err := q.QueryRow(ctx, `SELECT c.epoch, c.group_id FROM conversations c
+		JOIN conversation_members m ON m.conversation_id = c.id
+		WHERE c.id = $1 AND m.device_id = $2`, conversationID, sender).Scan(&epoch, &ge.groupID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, store.ErrNotMember
+	case err != nil:
+		return nil, err
+	}
+	ge.epoch = uint64(epoch)
+	ge.to, err = collectQuery(ctx, q, `SELECT device_id FROM conversation_members
+		WHERE conversation_id = $1 AND device_id <> $2 ORDER BY device_id LIMIT `+strconv.Itoa(recipientsMax+1),
+		conversationID, sender)
+	if err != nil {
+		return nil, err
+	}
+	ge.large = len(ge.to) > recipientsMax
+	return &ge, nil
+}
+
+// take returns the counters of the devices (sorted) that have one, or
+// store.ErrQueueFull if a post would pass max in any of their queues.
+func (b *batch) take(ctx context.Context, q Querier, devices []string, max int) ([]*counter, error) {
+	to := make([]*counter, 0, len(devices))
+	for _, d := range devices {
+		c, ok := b.counters[d]
+		if !ok {
+			var err error
+			if c, err = readCounter(ctx, q, d); err != nil {
+				return nil, err
+			}
+			b.counters[d] = c
+		}
+		if c == nil {
+			continue
+		}
+		if max > 0 && c.queued >= int64(max) {
+			return nil, fmt.Errorf("%w: %s", store.ErrQueueFull, d)
+		}
+		to = append(to, c)
+	}
+	return to, nil
+}
+
+// readCounter reads a device's counter row; nil when it has none.
+func readCounter(ctx context.Context, q Querier, deviceID string) (*counter, error) {
+	c := counter{device: deviceID}
+	err := q.QueryRow(ctx, `SELECT last_cursor, queued FROM device_counters WHERE device_id = $1`,
+		deviceID).Scan(&c.cursor, &c.queued)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &c, nil
+}
+
+// flush writes the changed counters back.
+func (b *batch) flush(ctx context.Context, q Querier) error {
+	for _, c := range b.dirty {
+		_, err := q.Exec(ctx, `UPDATE device_counters SET last_cursor = $2, queued = $3 WHERE device_id = $1`,
+			c.device, c.cursor, c.queued)
+		if err != nil {
+			return err
+		}
+		c.changed = false
+	}
+	b.dirty = b.dirty[:0]
+	return nil
+}
+
+// outcome reports whether err is one of a post's own refusals.
+func outcome(err error) bool {
+	for _, want := range []error{store.ErrNotMember, store.ErrStaleEpoch, store.ErrQueueFull,
+		store.ErrGroupMismatch, store.ErrNoDevice} {
+		if errors.Is(err, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// stored reports whether an application post is already stored: its id,
+// or its sender's client message id.
+func stored(ctx context.Context, q Querier, p store.Post) (bool, error) {
+	var clientID any
+	if p.ClientMessageID != nil {
+		clientID = p.ClientMessageID
+	}
+	var n int64
+	err := q.QueryRow(ctx, `SELECT count(*) FROM messages
+		WHERE id = $1 OR (sender_device_id = $2 AND client_message_id = $3)`,
+		p.ID, p.SenderDeviceID, clientID).Scan(&n)
+	return n > 0, err
+}
