@@ -143,7 +143,7 @@ func (b *batch) check(ctx context.Context, q Querier, p store.Post) (*groupEpoch
 	ge, ok := b.known[k]
 	if !ok {
 		var err error
-		if ge, err = readGroupEpoch(ctx, q, p.ConversationID, p.SenderDeviceID); err != nil {
+		if ge, err = b.read(ctx, q, p.ConversationID, p.SenderDeviceID); err != nil {
 			return nil, err
 		}
 		b.known[k] = ge
@@ -157,30 +157,51 @@ func (b *batch) check(ctx context.Context, q Querier, p store.Post) (*groupEpoch
 	return ge, nil
 }
 
-// readGroupEpoch reads the group, epoch and other members of a
-// conversation of which sender is a member; store.ErrNotMember if it is
-// not.
-func readGroupEpoch(ctx context.Context, q Querier, conversationID, sender string) (*groupEpoch, error) {
-	var ge groupEpoch
-	var epoch int64
-	err := q.QueryRow(ctx, `SELECT c.epoch, c.group_id FROM conversations c
-		JOIN conversation_members m ON m.conversation_id = c.id
-		WHERE c.id = $1 AND m.device_id = $2`, conversationID, sender).Scan(&epoch, &ge.groupID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, store.ErrNotMember
-	case err != nil:
-		return nil, err
-	}
-	ge.epoch = uint64(epoch)
-	ge.to, err = collectQuery(ctx, q, `SELECT device_id FROM conversation_members
-		WHERE conversation_id = $1 AND device_id <> $2 ORDER BY device_id LIMIT `+strconv.Itoa(recipientsMax+1),
+// read reads, in one query, the group and epoch of a conversation of
+// which sender is a member (store.ErrNotMember if it is not), its other
+// members and their counters; a counter the batch already holds is kept.
+func (b *batch) read(ctx context.Context, q Querier, conversationID, sender string) (*groupEpoch, error) {
+	rows, err := q.Query(ctx, `SELECT c.epoch, c.group_id, coalesce(o.device_id, ''),
+			coalesce(k.last_cursor, -1), coalesce(k.queued, 0)
+		FROM conversations c
+		JOIN conversation_members m ON m.conversation_id = c.id AND m.device_id = $2
+		LEFT JOIN conversation_members o ON o.conversation_id = c.id AND o.device_id <> $2
+		LEFT JOIN device_counters k ON k.device_id = o.device_id
+		WHERE c.id = $1 ORDER BY o.device_id LIMIT `+strconv.Itoa(recipientsMax+1),
 		conversationID, sender)
 	if err != nil {
 		return nil, err
 	}
-	ge.large = len(ge.to) > recipientsMax
-	return &ge, nil
+	type member struct {
+		epoch   int64
+		groupID []byte
+		c       counter
+	}
+	got, err := collect(rows, func(r Row) (member, error) {
+		var m member
+		err := r.Scan(&m.epoch, &m.groupID, &m.c.device, &m.c.cursor, &m.c.queued)
+		return m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(got) == 0 {
+		return nil, store.ErrNotMember
+	}
+	ge := &groupEpoch{groupID: got[0].groupID, epoch: uint64(got[0].epoch), large: len(got) > recipientsMax}
+	for _, m := range got {
+		if m.c.device == "" || ge.large {
+			continue
+		}
+		ge.to = append(ge.to, m.c.device)
+		if _, ok := b.counters[m.c.device]; !ok {
+			b.counters[m.c.device] = nil
+			if m.c.cursor >= 0 {
+				b.counters[m.c.device] = &m.c
+			}
+		}
+	}
+	return ge, nil
 }
 
 // take returns the counters of the devices (sorted) that have one, or
