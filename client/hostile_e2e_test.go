@@ -250,16 +250,23 @@ func (h *hostile) rewrite(msg []byte) [][]byte {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	env := sr.GetEnvelope()
-	if env == nil {
+	in := sr.GetBatch().GetEnvelopes() // the SDK asks for batches
+	if env := sr.GetEnvelope(); env != nil {
+		in = []*sealinev1.Envelope{env}
+	}
+	if len(in) == 0 {
 		sr.Event = &sealinev1.SubscribeResponse_CaughtUp{CaughtUp: sr.GetCaughtUp() * 2}
 		out, _ := proto.Marshal(&sr)
 		return [][]byte{frame(0, out)}
 	}
-	env.Cursor *= 2
-	envs := []*sealinev1.Envelope{env}
-	if h.attack != nil {
-		envs = h.attack(h, env)
+	var envs []*sealinev1.Envelope
+	for _, env := range in {
+		env.Cursor *= 2
+		if h.attack == nil {
+			envs = append(envs, env)
+		} else {
+			envs = append(envs, h.attack(h, env)...)
+		}
 	}
 	var frames [][]byte
 	for _, e := range envs {

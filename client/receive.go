@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
+	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
 	"github.com/sealine/sealine/client/localstore"
 	"github.com/sealine/sealine/mls"
 )
@@ -110,17 +111,18 @@ func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) boo
 	m.mu.Lock()
 	from := m.cursor
 	m.mu.Unlock()
-	req := connect.NewRequest(&sealinev1.SubscribeRequest{AfterCursor: from})
+	req := connect.NewRequest(&sealinev1.SubscribeRequest{AfterCursor: from, MaxBatch: maxBatch})
 	if err := authorize(m.c, req); err != nil {
 		return err
 	}
-	stream, err := m.msgs.Subscribe(ctx, req)
+	msgs := sealinev1connect.NewMessageServiceClient(m.c.hc, m.c.server, streamOptions()...)
+	stream, err := msgs.Subscribe(ctx, req)
 	if err != nil {
 		return m.c.refused(mapError(err))
 	}
 	// A reader goroutine receives ahead, so that what has arrived while
 	// a batch was processed forms the next batch.
-	in := make(chan *sealinev1.SubscribeResponse, maxBatch/2)
+	in := make(chan *sealinev1.SubscribeResponse, inBuffer)
 	go func() {
 		defer close(in)
 		for stream.Receive() {
@@ -137,23 +139,14 @@ func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) boo
 		}
 		stream.Close()
 	}()
-	var next *sealinev1.SubscribeResponse
+	f := &feed{in: in}
 	for {
-		first := next
-		if first == nil {
-			var ok bool
-			if first, ok = <-in; !ok {
-				break
-			}
+		batch, caughtUp, ok := f.next()
+		if !ok {
+			break
 		}
-		var batch []*sealinev1.Envelope
-		batch, next = gather(first, in)
 		if err := m.handleBatch(ctx, batch); err != nil {
 			return err
-		}
-		caughtUp := next != nil && next.GetEnvelope() == nil
-		if caughtUp {
-			next = nil
 		}
 		if after(caughtUp) {
 			return nil
@@ -165,38 +158,80 @@ func (m *Messenger) subscribe(ctx context.Context, after func(caughtUp bool) boo
 	return io.EOF
 }
 
-// maxBatch bounds how many envelopes one local transaction takes.
+// maxBatch bounds how many envelopes one local transaction takes; it is
+// also the Subscribe max_batch the client asks for.
 const maxBatch = 128
 
-// gather returns the batch that starts with first: first alone unless it
-// is an application message, which takes the application messages that
-// have already arrived after it. It returns the response that ended the
-// batch (a caught-up mark or another kind of envelope), or nil.
-func gather(first *sealinev1.SubscribeResponse, in <-chan *sealinev1.SubscribeResponse) ([]*sealinev1.Envelope, *sealinev1.SubscribeResponse) {
-	env := first.GetEnvelope()
-	if env == nil {
-		return nil, first
-	}
-	batch := []*sealinev1.Envelope{env}
-	if env.GetKind() != sealinev1.Envelope_KIND_APPLICATION {
-		return batch, nil
-	}
-	for len(batch) < maxBatch {
-		select {
-		case r, ok := <-in:
-			if !ok {
-				return batch, nil
-			}
-			e := r.GetEnvelope()
-			if e == nil || e.GetKind() != sealinev1.Envelope_KIND_APPLICATION {
-				return batch, r
-			}
-			batch = append(batch, e)
-		default:
-			return batch, nil
+// inBuffer is how many responses the reader receives ahead.
+const inBuffer = maxBatch / 2
+
+// feed cuts the responses of a Subscribe stream (single envelopes,
+// batches and the caught-up mark) into the batches handleBatch takes.
+type feed struct {
+	in   <-chan *sealinev1.SubscribeResponse
+	envs []*sealinev1.Envelope // received, not yet handed out
+	mark bool                  // the caught-up mark follows envs
+}
+
+// next returns the next batch: a handshake envelope or Welcome alone, or
+// the application envelopes that have arrived in a row (at most
+// maxBatch); caughtUp says the caught-up mark came right after it. A
+// mark with nothing before it comes as an empty batch. ok is false once
+// the stream has ended.
+func (f *feed) next() (batch []*sealinev1.Envelope, caughtUp, ok bool) {
+	for len(f.envs) == 0 && !f.mark {
+		if !f.receive(true) {
+			return nil, false, false
 		}
 	}
-	return batch, nil
+	n := 0
+	if len(f.envs) > 0 {
+		n = 1
+		for f.envs[0].GetKind() == sealinev1.Envelope_KIND_APPLICATION && n < maxBatch {
+			if n == len(f.envs) {
+				if f.mark || !f.receive(false) {
+					break
+				}
+				continue
+			}
+			if f.envs[n].GetKind() != sealinev1.Envelope_KIND_APPLICATION {
+				break
+			}
+			n++
+		}
+	}
+	batch, f.envs = f.envs[:n:n], f.envs[n:]
+	if len(f.envs) == 0 && f.mark {
+		f.mark, caughtUp = false, true
+	}
+	return batch, caughtUp, true
+}
+
+// receive takes one response from the reader, waiting for it if wait;
+// false when there is none (or the stream has ended).
+func (f *feed) receive(wait bool) bool {
+	var r *sealinev1.SubscribeResponse
+	var ok bool
+	if wait {
+		r, ok = <-f.in
+	} else {
+		select {
+		case r, ok = <-f.in:
+		default:
+		}
+	}
+	if !ok {
+		return false
+	}
+	switch ev := r.GetEvent().(type) {
+	case *sealinev1.SubscribeResponse_Envelope:
+		f.envs = append(f.envs, ev.Envelope)
+	case *sealinev1.SubscribeResponse_Batch:
+		f.envs = append(f.envs, ev.Batch.GetEnvelopes()...)
+	case *sealinev1.SubscribeResponse_CaughtUp:
+		f.mark = true
+	}
+	return true
 }
 
 // caughtUp runs when the backlog has been delivered: missing messages

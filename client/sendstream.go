@@ -15,7 +15,9 @@ import (
 // StreamSender pipelines already-encrypted MLS application messages on
 // one MessageService.SendStream: Send does not wait for the previous
 // message's commit, and every message gets exactly one StreamAck, sent by
-// the server once the message is durably stored (or refused). It is the
+// the server once the message is durably stored (or refused). The stream
+// asks for batched answers (SendStreamRequest.batch_responses), so acks
+// that are decided together arrive in one response. It is the
 // low-level path for load generators and bulk senders; Messenger.Send
 // encrypts, keeps history and uses unary Send.
 //
@@ -58,7 +60,7 @@ func (c *Client) SendStream(ctx context.Context) (*StreamSender, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	msgs := sealinev1connect.NewMessageServiceClient(c.hc, c.server, connect.WithReadMaxBytes(maxResponseBytes))
+	msgs := sealinev1connect.NewMessageServiceClient(c.hc, c.server, streamOptions()...)
 	stream := msgs.SendStream(ctx)
 	stream.RequestHeader().Set("Authorization", "Bearer "+s.Token)
 	ss := &StreamSender{stream: stream, cancel: cancel, acks: make(chan StreamAck, 1024)}
@@ -73,7 +75,7 @@ func (s *StreamSender) Send(m StreamMessage) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	err := s.stream.Send(&sealinev1.SendStreamRequest{Sequence: s.seq, Send: &sealinev1.SendRequest{
+	err := s.stream.Send(&sealinev1.SendStreamRequest{Sequence: s.seq, BatchResponses: s.seq == 1, Send: &sealinev1.SendRequest{
 		ConversationId: m.ConversationID, ClientMessageId: m.ClientMessageID, Epoch: m.Epoch, Message: m.Message,
 	}})
 	if err != nil {
@@ -116,8 +118,21 @@ func (s *StreamSender) receive() {
 			s.stream.CloseResponse()
 			return
 		}
-		s.acks <- StreamAck{Sequence: r.GetSequence(), Duplicate: r.GetDuplicate(), Err: ackError(r)}
+		if len(r.GetBatch()) == 0 {
+			s.acks <- StreamAck{Sequence: r.GetSequence(), Duplicate: r.GetDuplicate(), Err: ackError(r)}
+		}
+		for _, a := range r.GetBatch() {
+			s.acks <- StreamAck{Sequence: a.GetSequence(), Duplicate: a.GetDuplicate(), Err: ackError(a)}
+		}
 	}
+}
+
+// streamOptions are the client options of the streams that carry many
+// small messages (SendStream and Subscribe): they take no gzip, since a
+// batch of ciphertexts or answers does not compress and gzip would cost
+// more CPU than the transport.
+func streamOptions() []connect.ClientOption {
+	return []connect.ClientOption{connect.WithReadMaxBytes(maxResponseBytes), connect.WithAcceptCompression("gzip", nil, nil)}
 }
 
 // ackError returns the refusal a response carries, as an *Error.

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
@@ -92,6 +94,7 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 	tick := time.NewTicker(s.cfg.WatchPoll)
 	defer tick.Stop()
 	cursor, caughtUp, recheck := req.Msg.GetAfterCursor(), false, true
+	batch := int(min(req.Msg.GetMaxBatch(), maxSubscribeBatch))
 	for {
 		if recheck {
 			if err := s.sessionAlive(ctx, c); err != nil {
@@ -99,7 +102,7 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 			}
 		}
 		var err error
-		if cursor, err = s.streamQueue(ctx, c, cursor, stream); err != nil {
+		if cursor, err = s.streamQueue(ctx, c, cursor, batch, stream); err != nil {
 			return err
 		}
 		if !caughtUp {
@@ -131,19 +134,30 @@ func (s *Server) waitQueue(ctx context.Context, wake, revoked <-chan struct{}, t
 	return true, nil
 }
 
+// Subscribe batches (SubscribeRequest.max_batch): a client's max_batch
+// is lowered to maxSubscribeBatch, and the envelopes of one batch encode
+// to at most maxSubscribeBatchBytes, far below any client's read limit
+// (the SDK's is 4 MiB). A larger envelope goes alone, as it would
+// without batches.
+const (
+	maxSubscribeBatch      = 256
+	maxSubscribeBatchBytes = 256 << 10
+)
+
 // streamQueue sends every stored envelope after cursor, a page at a
-// time; it returns the last cursor sent.
-func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
+// time, in batches of at most batch envelopes (one per response when
+// batch <= 1); it returns the last cursor sent.
+func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, batch int, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
 	for {
 		page, err := s.store.Envelopes(ctx, c.deviceID, cursor, envelopePage)
 		if err != nil {
 			return cursor, s.errInternal(ctx, "read queue", err)
 		}
-		for _, e := range page {
-			if err := stream.Send(&sealinev1.SubscribeResponse{Event: &sealinev1.SubscribeResponse_Envelope{Envelope: envelopeProto(e)}}); err != nil {
-				return cursor, err
-			}
-			cursor = e.Cursor
+		if err := sendPage(stream, envelopeProtos(page), batch); err != nil {
+			return cursor, err
+		}
+		if len(page) > 0 {
+			cursor = page[len(page)-1].Cursor
 		}
 		if len(page) < envelopePage {
 			return cursor, nil
@@ -151,11 +165,62 @@ func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, strea
 	}
 }
 
-func envelopeProto(e store.Envelope) *sealinev1.Envelope {
-	return &sealinev1.Envelope{
-		Cursor: e.Cursor, ConversationId: e.ConversationID, Kind: sealinev1.Envelope_Kind(e.Kind),
-		Epoch: e.Epoch, Payload: e.Payload, SenderDeviceId: e.SenderDeviceID, ServerTime: timestamppb.New(e.ServerTime),
+// sendPage sends envs in order: one per response when max <= 1, else in
+// batches (nextBatch).
+func sendPage(stream *connect.ServerStream[sealinev1.SubscribeResponse], envs []*sealinev1.Envelope, max int) error {
+	for len(envs) > 0 {
+		resp := &sealinev1.SubscribeResponse{}
+		if max <= 1 {
+			resp.Event = &sealinev1.SubscribeResponse_Envelope{Envelope: envs[0]}
+			envs = envs[1:]
+		} else {
+			n := nextBatch(envs, max)
+			resp.Event = &sealinev1.SubscribeResponse_Batch{Batch: &sealinev1.EnvelopeBatch{Envelopes: envs[:n]}}
+			envs = envs[n:]
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// nextBatch says how many of envs (at least one) the next batch takes: at
+// most max, encoding to at most maxSubscribeBatchBytes unless the first
+// alone is larger.
+func nextBatch(envs []*sealinev1.Envelope, max int) int {
+	n, size := 1, batchEntrySize(envs[0])
+	for n < len(envs) && n < max {
+		size += batchEntrySize(envs[n])
+		if size > maxSubscribeBatchBytes {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// batchEntrySize is the encoded size of e in an EnvelopeBatch: its tag,
+// length and bytes.
+func batchEntrySize(e *sealinev1.Envelope) int {
+	n := proto.Size(e)
+	return 1 + protowire.SizeVarint(uint64(n)) + n
+}
+
+// envelopeProtos converts a page of envelopes, with three allocations for
+// the whole page rather than two per envelope.
+func envelopeProtos(page []store.Envelope) []*sealinev1.Envelope {
+	envs := make([]sealinev1.Envelope, len(page))
+	times := make([]timestamppb.Timestamp, len(page))
+	out := make([]*sealinev1.Envelope, len(page))
+	for i, e := range page {
+		times[i].Seconds, times[i].Nanos = e.ServerTime.Unix(), int32(e.ServerTime.Nanosecond())
+		env := &envs[i]
+		env.Cursor, env.ConversationId, env.Kind = e.Cursor, e.ConversationID, sealinev1.Envelope_Kind(e.Kind)
+		env.Epoch, env.Payload, env.SenderDeviceId, env.ServerTime = e.Epoch, e.Payload, e.SenderDeviceID, &times[i]
+		out[i] = env
+	}
+	return out
 }
 
 // Ack removes the caller's envelopes up to a cursor. It rides the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -20,9 +21,11 @@ import (
 //     runs ahead of the commits is held back by HTTP/2 flow control.
 //   - forward (a goroutine) hands every post queued so far to the
 //     group-commit writer as one slice, without waiting for its commit.
-//   - the handler itself sends one response per item, in the order read,
-//     once the item's post is committed (or at once for a refused
-//     request), and re-checks the session on every hint for the user and
+//   - the handler itself answers each item, in the order read, once the
+//     item's post is committed (or at once for a refused request): one
+//     response per item, or, once the client has set batch_responses, one
+//     response for the item and those queued after it that are decided
+//     too (at most maxAnswerBatch); and it re-checks the session on every hint for the user and
 //     every WatchPoll, so a revoked device's stream ends with
 //     session_revoked.
 //
@@ -32,6 +35,9 @@ import (
 // maxStreamInFlight bounds the messages one SendStream has read but not
 // yet acknowledged.
 const maxStreamInFlight = 1024
+
+// maxAnswerBatch bounds the answers in one batched SendStreamResponse.
+const maxAnswerBatch = 256
 
 // streamItem is one request of a SendStream: its post, or why it was
 // refused.
@@ -48,6 +54,7 @@ type sendStream struct {
 	acks    chan streamItem // closed by read when the client is done
 	forward chan *pending   // closed by read
 	readErr error           // set by read before it closes acks
+	batch   atomic.Bool     // the client accepts batched answers
 }
 
 // SendStream implements sealinev1connect.MessageServiceHandler.
@@ -82,6 +89,9 @@ func (ss *sendStream) read(ctx context.Context) {
 				ss.readErr = err
 			}
 			return
+		}
+		if req.GetBatchResponses() {
+			ss.batch.Store(true)
 		}
 		it := streamItem{seq: req.GetSequence()}
 		p, err := ss.s.sendPost(ctx, ss.c, req.GetSend())
@@ -155,7 +165,7 @@ func (ss *sendStream) answer(ctx context.Context, revoked <-chan struct{}) error
 			if !ok {
 				return ss.readErr
 			}
-			if err := ss.answerOne(ctx, it); err != nil {
+			if err := ss.answerFrom(ctx, it); err != nil {
 				return err
 			}
 		case <-revoked:
@@ -174,15 +184,73 @@ func (ss *sendStream) answer(ctx context.Context, revoked <-chan struct{}) error
 	}
 }
 
-// answerOne waits for it to be decided and sends its response.
-func (ss *sendStream) answerOne(ctx context.Context, it streamItem) error {
+// answerFrom sends its answer once it is decided. To a client that
+// takes batches it sends, in the same response, the answers of the items
+// queued after it that are decided by then; it goes on from the first
+// queued item that is not.
+func (ss *sendStream) answerFrom(ctx context.Context, it streamItem) error {
+	for {
+		first, err := ss.response(ctx, it)
+		if err != nil {
+			return err
+		}
+		if !ss.batch.Load() {
+			return ss.stream.Send(first)
+		}
+		answers := []*sealinev1.SendStreamResponse{first}
+		next, held := ss.decided(ctx, &answers)
+		resp := first
+		if len(answers) > 1 {
+			resp = &sealinev1.SendStreamResponse{Batch: answers}
+		}
+		if err := ss.stream.Send(resp); err != nil {
+			return err
+		}
+		if !held {
+			return nil
+		}
+		it = next
+	}
+}
+
+// decided appends to answers those of the items queued now that are
+// decided, up to maxAnswerBatch answers; it returns the first queued item
+// that is not yet decided, if any (held).
+func (ss *sendStream) decided(ctx context.Context, answers *[]*sealinev1.SendStreamResponse) (next streamItem, held bool) {
+	for len(*answers) < maxAnswerBatch {
+		var ok bool
+		select {
+		case next, ok = <-ss.acks:
+		default:
+		}
+		if !ok {
+			return streamItem{}, false
+		}
+		if next.pd != nil {
+			select {
+			case <-next.pd.done:
+			default:
+				return next, true
+			}
+		}
+		r, err := ss.response(ctx, next)
+		if err != nil { // ctx ended: answerFrom fails on next
+			return next, true
+		}
+		*answers = append(*answers, r)
+	}
+	return streamItem{}, false
+}
+
+// response waits for it to be decided and returns its answer.
+func (ss *sendStream) response(ctx context.Context, it streamItem) (*sealinev1.SendStreamResponse, error) {
 	resp := &sealinev1.SendStreamResponse{Sequence: it.seq}
 	err := it.err
 	if it.pd != nil {
 		select {
 		case <-it.pd.done:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		resp.Duplicate = it.pd.res.Duplicate
 		if it.pd.res.Err != nil {
@@ -192,7 +260,7 @@ func (ss *sendStream) answerOne(ctx context.Context, it streamItem) error {
 	if err != nil {
 		resp.Code, resp.Error = connect.CodeOf(err).String(), detailOf(err)
 	}
-	return ss.stream.Send(resp)
+	return resp, nil
 }
 
 // detailOf returns the ErrorDetail of err, or one with no reason.

@@ -220,25 +220,31 @@ func fastSend(ctx context.Context, raw sealinev1connect.MessageServiceClient, tm
 	return err
 }
 
-// fastReceive reads u's queue from the start without decrypting, counting
-// application messages, and acknowledges as it goes.
+// fastReceive reads u's queue from the start without decrypting, in
+// batches as the SDK does, counting application messages, and
+// acknowledges as it goes.
 func (u *user) fastReceive(ctx context.Context, rec *recorder, tr *tracker, fanout int) {
-	stream, err := u.raw.Subscribe(ctx, connect.NewRequest(&sealinev1.SubscribeRequest{}))
+	stream, err := u.raw.Subscribe(ctx, connect.NewRequest(&sealinev1.SubscribeRequest{MaxBatch: 128}))
 	if err != nil {
 		return
 	}
 	defer stream.Close()
 	var n int
 	for stream.Receive() {
-		env := stream.Msg().GetEnvelope()
-		if env == nil || env.GetKind() != sealinev1.Envelope_KIND_APPLICATION {
-			continue
+		envs := stream.Msg().GetBatch().GetEnvelopes()
+		if env := stream.Msg().GetEnvelope(); env != nil {
+			envs = []*sealinev1.Envelope{env}
 		}
-		if due, ok := tr.received(env.GetPayload(), fanout); ok {
-			rec.deliver(time.Since(due))
-		}
-		if n++; n%512 == 0 {
-			u.raw.Ack(ctx, connect.NewRequest(&sealinev1.AckRequest{UpToCursor: env.GetCursor()}))
+		for _, env := range envs {
+			if env.GetKind() != sealinev1.Envelope_KIND_APPLICATION {
+				continue
+			}
+			if due, ok := tr.received(env.GetPayload(), fanout); ok {
+				rec.deliver(time.Since(due))
+			}
+			if n++; n%512 == 0 {
+				u.raw.Ack(ctx, connect.NewRequest(&sealinev1.AckRequest{UpToCursor: env.GetCursor()}))
+			}
 		}
 	}
 	if err := stream.Err(); err != nil && ctx.Err() == nil {

@@ -1341,10 +1341,15 @@ type SendStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence: chosen by the client to match the response to this request,
 	// e.g. a counter; the server only echoes it.
-	Sequence      uint64       `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Send          *SendRequest `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sequence uint64       `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Send     *SendRequest `protobuf:"bytes,2,opt,name=send,proto3" json:"send,omitempty"`
+	// batch_responses: the client accepts a SendStreamResponse that carries
+	// several answers in its batch field. From the first request with it
+	// set, the server may answer every message decided at once in one
+	// response (at most 256 answers); without it, one response per message.
+	BatchResponses bool `protobuf:"varint,3,opt,name=batch_responses,json=batchResponses,proto3" json:"batch_responses,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SendStreamRequest) Reset() {
@@ -1391,6 +1396,13 @@ func (x *SendStreamRequest) GetSend() *SendRequest {
 	return nil
 }
 
+func (x *SendStreamRequest) GetBatchResponses() bool {
+	if x != nil {
+		return x.BatchResponses
+	}
+	return false
+}
+
 type SendStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence of the request this answers.
@@ -1402,7 +1414,11 @@ type SendStreamResponse struct {
 	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
 	// error: the reason (and field) Send would have failed with, when code
 	// is set.
-	Error         *ErrorDetail `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	Error *ErrorDetail `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// batch: answers to several requests, each as a SendStreamResponse with
+	// its own sequence (and no batch of its own); the fields above are then
+	// unset. Sent only to a client that set batch_responses.
+	Batch         []*SendStreamResponse `protobuf:"bytes,5,rep,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1465,9 +1481,22 @@ func (x *SendStreamResponse) GetError() *ErrorDetail {
 	return nil
 }
 
+func (x *SendStreamResponse) GetBatch() []*SendStreamResponse {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 type SubscribeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AfterCursor   uint64                 `protobuf:"varint,1,opt,name=after_cursor,json=afterCursor,proto3" json:"after_cursor,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AfterCursor uint64                 `protobuf:"varint,1,opt,name=after_cursor,json=afterCursor,proto3" json:"after_cursor,omitempty"`
+	// max_batch: 0 or 1 means one envelope per SubscribeResponse. Larger,
+	// the client accepts a SubscribeResponse with an EnvelopeBatch of up to
+	// max_batch envelopes (the server lowers it to 256), in cursor order,
+	// whose envelopes total at most 256 KiB encoded; a larger envelope
+	// comes alone, in a batch of one.
+	MaxBatch      uint32 `protobuf:"varint,2,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1505,6 +1534,13 @@ func (*SubscribeRequest) Descriptor() ([]byte, []int) {
 func (x *SubscribeRequest) GetAfterCursor() uint64 {
 	if x != nil {
 		return x.AfterCursor
+	}
+	return 0
+}
+
+func (x *SubscribeRequest) GetMaxBatch() uint32 {
+	if x != nil {
+		return x.MaxBatch
 	}
 	return 0
 }
@@ -1606,12 +1642,59 @@ func (x *Envelope) GetServerTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// EnvelopeBatch is consecutive envelopes of a device's queue, in cursor
+// order.
+type EnvelopeBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Envelopes     []*Envelope            `protobuf:"bytes,1,rep,name=envelopes,proto3" json:"envelopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnvelopeBatch) Reset() {
+	*x = EnvelopeBatch{}
+	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnvelopeBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnvelopeBatch) ProtoMessage() {}
+
+func (x *EnvelopeBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnvelopeBatch.ProtoReflect.Descriptor instead.
+func (*EnvelopeBatch) Descriptor() ([]byte, []int) {
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *EnvelopeBatch) GetEnvelopes() []*Envelope {
+	if x != nil {
+		return x.Envelopes
+	}
+	return nil
+}
+
 type SubscribeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
 	//
 	//	*SubscribeResponse_Envelope
 	//	*SubscribeResponse_CaughtUp
+	//	*SubscribeResponse_Batch
 	Event         isSubscribeResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1619,7 +1702,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1714,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[26]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1727,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{26}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1672,6 +1755,15 @@ func (x *SubscribeResponse) GetCaughtUp() uint64 {
 	return 0
 }
 
+func (x *SubscribeResponse) GetBatch() *EnvelopeBatch {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Event interface {
 	isSubscribeResponse_Event()
 }
@@ -1685,9 +1777,16 @@ type SubscribeResponse_CaughtUp struct {
 	CaughtUp uint64 `protobuf:"varint,2,opt,name=caught_up,json=caughtUp,proto3,oneof"`
 }
 
+type SubscribeResponse_Batch struct {
+	// batch: envelopes for a client that asked for max_batch > 1.
+	Batch *EnvelopeBatch `protobuf:"bytes,3,opt,name=batch,proto3,oneof"`
+}
+
 func (*SubscribeResponse_Envelope) isSubscribeResponse_Event() {}
 
 func (*SubscribeResponse_CaughtUp) isSubscribeResponse_Event() {}
+
+func (*SubscribeResponse_Batch) isSubscribeResponse_Event() {}
 
 type AckRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1698,7 +1797,7 @@ type AckRequest struct {
 
 func (x *AckRequest) Reset() {
 	*x = AckRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1809,7 @@ func (x *AckRequest) String() string {
 func (*AckRequest) ProtoMessage() {}
 
 func (x *AckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[27]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1822,7 @@ func (x *AckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckRequest.ProtoReflect.Descriptor instead.
 func (*AckRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{27}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AckRequest) GetUpToCursor() uint64 {
@@ -1742,7 +1841,7 @@ type AckResponse struct {
 
 func (x *AckResponse) Reset() {
 	*x = AckResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1853,7 @@ func (x *AckResponse) String() string {
 func (*AckResponse) ProtoMessage() {}
 
 func (x *AckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[28]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1866,7 @@ func (x *AckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckResponse.ProtoReflect.Descriptor instead.
 func (*AckResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{28}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AckResponse) GetRemoved() int64 {
@@ -1790,7 +1889,7 @@ type UploadBlobRequest struct {
 
 func (x *UploadBlobRequest) Reset() {
 	*x = UploadBlobRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1901,7 @@ func (x *UploadBlobRequest) String() string {
 func (*UploadBlobRequest) ProtoMessage() {}
 
 func (x *UploadBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[29]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1914,7 @@ func (x *UploadBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobRequest.ProtoReflect.Descriptor instead.
 func (*UploadBlobRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UploadBlobRequest) GetPart() isUploadBlobRequest_Part {
@@ -1869,7 +1968,7 @@ type UploadBlobResponse struct {
 
 func (x *UploadBlobResponse) Reset() {
 	*x = UploadBlobResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +1980,7 @@ func (x *UploadBlobResponse) String() string {
 func (*UploadBlobResponse) ProtoMessage() {}
 
 func (x *UploadBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[30]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +1993,7 @@ func (x *UploadBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobResponse.ProtoReflect.Descriptor instead.
 func (*UploadBlobResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{30}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *UploadBlobResponse) GetBlobId() string {
@@ -1913,7 +2012,7 @@ type DownloadBlobRequest struct {
 
 func (x *DownloadBlobRequest) Reset() {
 	*x = DownloadBlobRequest{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2024,7 @@ func (x *DownloadBlobRequest) String() string {
 func (*DownloadBlobRequest) ProtoMessage() {}
 
 func (x *DownloadBlobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[31]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2037,7 @@ func (x *DownloadBlobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadBlobRequest.ProtoReflect.Descriptor instead.
 func (*DownloadBlobRequest) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{31}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DownloadBlobRequest) GetBlobId() string {
@@ -1961,7 +2060,7 @@ type DownloadBlobResponse struct {
 
 func (x *DownloadBlobResponse) Reset() {
 	*x = DownloadBlobResponse{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[32]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2072,7 @@ func (x *DownloadBlobResponse) String() string {
 func (*DownloadBlobResponse) ProtoMessage() {}
 
 func (x *DownloadBlobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[32]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2085,7 @@ func (x *DownloadBlobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadBlobResponse.ProtoReflect.Descriptor instead.
 func (*DownloadBlobResponse) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{32}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DownloadBlobResponse) GetPart() isDownloadBlobResponse_Part {
@@ -2041,7 +2140,7 @@ type UploadBlobRequest_Header struct {
 
 func (x *UploadBlobRequest_Header) Reset() {
 	*x = UploadBlobRequest_Header{}
-	mi := &file_sealine_v1_messaging_proto_msgTypes[33]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2152,7 @@ func (x *UploadBlobRequest_Header) String() string {
 func (*UploadBlobRequest_Header) ProtoMessage() {}
 
 func (x *UploadBlobRequest_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_sealine_v1_messaging_proto_msgTypes[33]
+	mi := &file_sealine_v1_messaging_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2165,7 @@ func (x *UploadBlobRequest_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadBlobRequest_Header.ProtoReflect.Descriptor instead.
 func (*UploadBlobRequest_Header) Descriptor() ([]byte, []int) {
-	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{29, 0}
+	return file_sealine_v1_messaging_proto_rawDescGZIP(), []int{30, 0}
 }
 
 func (x *UploadBlobRequest_Header) GetSize() int64 {
@@ -2168,17 +2267,20 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\fR\amessage\",\n" +
 	"\fSendResponse\x12\x1c\n" +
-	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"\\\n" +
+	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"\x85\x01\n" +
 	"\x11SendStreamRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12+\n" +
-	"\x04send\x18\x02 \x01(\v2\x17.sealine.v1.SendRequestR\x04send\"\x91\x01\n" +
+	"\x04send\x18\x02 \x01(\v2\x17.sealine.v1.SendRequestR\x04send\x12'\n" +
+	"\x0fbatch_responses\x18\x03 \x01(\bR\x0ebatchResponses\"\xc7\x01\n" +
 	"\x12SendStreamResponse\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12-\n" +
-	"\x05error\x18\x04 \x01(\v2\x17.sealine.v1.ErrorDetailR\x05error\"5\n" +
+	"\x05error\x18\x04 \x01(\v2\x17.sealine.v1.ErrorDetailR\x05error\x124\n" +
+	"\x05batch\x18\x05 \x03(\v2\x1e.sealine.v1.SendStreamResponseR\x05batch\"R\n" +
 	"\x10SubscribeRequest\x12!\n" +
-	"\fafter_cursor\x18\x01 \x01(\x04R\vafterCursor\"\xfb\x02\n" +
+	"\fafter_cursor\x18\x01 \x01(\x04R\vafterCursor\x12\x1b\n" +
+	"\tmax_batch\x18\x02 \x01(\rR\bmaxBatch\"\xfb\x02\n" +
 	"\bEnvelope\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x04R\x06cursor\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12-\n" +
@@ -2193,10 +2295,13 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x10KIND_APPLICATION\x10\x01\x12\x11\n" +
 	"\rKIND_PROPOSAL\x10\x02\x12\x0f\n" +
 	"\vKIND_COMMIT\x10\x03\x12\x10\n" +
-	"\fKIND_WELCOME\x10\x04\"o\n" +
+	"\fKIND_WELCOME\x10\x04\"C\n" +
+	"\rEnvelopeBatch\x122\n" +
+	"\tenvelopes\x18\x01 \x03(\v2\x14.sealine.v1.EnvelopeR\tenvelopes\"\xa2\x01\n" +
 	"\x11SubscribeResponse\x122\n" +
 	"\benvelope\x18\x01 \x01(\v2\x14.sealine.v1.EnvelopeH\x00R\benvelope\x12\x1d\n" +
-	"\tcaught_up\x18\x02 \x01(\x04H\x00R\bcaughtUpB\a\n" +
+	"\tcaught_up\x18\x02 \x01(\x04H\x00R\bcaughtUp\x121\n" +
+	"\x05batch\x18\x03 \x01(\v2\x19.sealine.v1.EnvelopeBatchH\x00R\x05batchB\a\n" +
 	"\x05event\".\n" +
 	"\n" +
 	"AckRequest\x12 \n" +
@@ -2254,7 +2359,7 @@ func file_sealine_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_sealine_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sealine_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_sealine_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_sealine_v1_messaging_proto_goTypes = []any{
 	(Conversation_Kind)(0),             // 0: sealine.v1.Conversation.Kind
 	(Envelope_Kind)(0),                 // 1: sealine.v1.Envelope.Kind
@@ -2284,65 +2389,69 @@ var file_sealine_v1_messaging_proto_goTypes = []any{
 	(*SendStreamResponse)(nil),         // 25: sealine.v1.SendStreamResponse
 	(*SubscribeRequest)(nil),           // 26: sealine.v1.SubscribeRequest
 	(*Envelope)(nil),                   // 27: sealine.v1.Envelope
-	(*SubscribeResponse)(nil),          // 28: sealine.v1.SubscribeResponse
-	(*AckRequest)(nil),                 // 29: sealine.v1.AckRequest
-	(*AckResponse)(nil),                // 30: sealine.v1.AckResponse
-	(*UploadBlobRequest)(nil),          // 31: sealine.v1.UploadBlobRequest
-	(*UploadBlobResponse)(nil),         // 32: sealine.v1.UploadBlobResponse
-	(*DownloadBlobRequest)(nil),        // 33: sealine.v1.DownloadBlobRequest
-	(*DownloadBlobResponse)(nil),       // 34: sealine.v1.DownloadBlobResponse
-	(*UploadBlobRequest_Header)(nil),   // 35: sealine.v1.UploadBlobRequest.Header
-	(*timestamppb.Timestamp)(nil),      // 36: google.protobuf.Timestamp
-	(*ErrorDetail)(nil),                // 37: sealine.v1.ErrorDetail
+	(*EnvelopeBatch)(nil),              // 28: sealine.v1.EnvelopeBatch
+	(*SubscribeResponse)(nil),          // 29: sealine.v1.SubscribeResponse
+	(*AckRequest)(nil),                 // 30: sealine.v1.AckRequest
+	(*AckResponse)(nil),                // 31: sealine.v1.AckResponse
+	(*UploadBlobRequest)(nil),          // 32: sealine.v1.UploadBlobRequest
+	(*UploadBlobResponse)(nil),         // 33: sealine.v1.UploadBlobResponse
+	(*DownloadBlobRequest)(nil),        // 34: sealine.v1.DownloadBlobRequest
+	(*DownloadBlobResponse)(nil),       // 35: sealine.v1.DownloadBlobResponse
+	(*UploadBlobRequest_Header)(nil),   // 36: sealine.v1.UploadBlobRequest.Header
+	(*timestamppb.Timestamp)(nil),      // 37: google.protobuf.Timestamp
+	(*ErrorDetail)(nil),                // 38: sealine.v1.ErrorDetail
 }
 var file_sealine_v1_messaging_proto_depIdxs = []int32{
 	5,  // 0: sealine.v1.ClaimKeyPackagesResponse.key_packages:type_name -> sealine.v1.ClaimedKeyPackage
 	0,  // 1: sealine.v1.Conversation.kind:type_name -> sealine.v1.Conversation.Kind
-	36, // 2: sealine.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
+	37, // 2: sealine.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: sealine.v1.CreateConversationRequest.kind:type_name -> sealine.v1.Conversation.Kind
 	9,  // 4: sealine.v1.CreateConversationResponse.conversation:type_name -> sealine.v1.Conversation
 	9,  // 5: sealine.v1.ListConversationsResponse.conversations:type_name -> sealine.v1.Conversation
 	14, // 6: sealine.v1.CommitRequest.welcomes:type_name -> sealine.v1.Welcome
 	16, // 7: sealine.v1.CommitRequest.added_leaves:type_name -> sealine.v1.DeviceLeaf
 	22, // 8: sealine.v1.SendStreamRequest.send:type_name -> sealine.v1.SendRequest
-	37, // 9: sealine.v1.SendStreamResponse.error:type_name -> sealine.v1.ErrorDetail
-	1,  // 10: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
-	36, // 11: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
-	27, // 12: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
-	35, // 13: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
-	2,  // 14: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
-	4,  // 15: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
-	7,  // 16: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
-	10, // 17: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
-	12, // 18: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
-	15, // 19: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
-	20, // 20: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
-	17, // 21: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
-	22, // 22: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
-	24, // 23: sealine.v1.MessageService.SendStream:input_type -> sealine.v1.SendStreamRequest
-	26, // 24: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
-	29, // 25: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
-	31, // 26: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
-	33, // 27: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
-	3,  // 28: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
-	6,  // 29: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
-	8,  // 30: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
-	11, // 31: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
-	13, // 32: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
-	19, // 33: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
-	21, // 34: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
-	18, // 35: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
-	23, // 36: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
-	25, // 37: sealine.v1.MessageService.SendStream:output_type -> sealine.v1.SendStreamResponse
-	28, // 38: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
-	30, // 39: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
-	32, // 40: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
-	34, // 41: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
-	28, // [28:42] is the sub-list for method output_type
-	14, // [14:28] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	38, // 9: sealine.v1.SendStreamResponse.error:type_name -> sealine.v1.ErrorDetail
+	25, // 10: sealine.v1.SendStreamResponse.batch:type_name -> sealine.v1.SendStreamResponse
+	1,  // 11: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
+	37, // 12: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
+	27, // 13: sealine.v1.EnvelopeBatch.envelopes:type_name -> sealine.v1.Envelope
+	27, // 14: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
+	28, // 15: sealine.v1.SubscribeResponse.batch:type_name -> sealine.v1.EnvelopeBatch
+	36, // 16: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
+	2,  // 17: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
+	4,  // 18: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
+	7,  // 19: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
+	10, // 20: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
+	12, // 21: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
+	15, // 22: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
+	20, // 23: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
+	17, // 24: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
+	22, // 25: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
+	24, // 26: sealine.v1.MessageService.SendStream:input_type -> sealine.v1.SendStreamRequest
+	26, // 27: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
+	30, // 28: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
+	32, // 29: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
+	34, // 30: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
+	3,  // 31: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
+	6,  // 32: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
+	8,  // 33: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
+	11, // 34: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
+	13, // 35: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
+	19, // 36: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
+	21, // 37: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
+	18, // 38: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
+	23, // 39: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
+	25, // 40: sealine.v1.MessageService.SendStream:output_type -> sealine.v1.SendStreamResponse
+	29, // 41: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
+	31, // 42: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
+	33, // 43: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
+	35, // 44: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
+	31, // [31:45] is the sub-list for method output_type
+	17, // [17:31] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_sealine_v1_messaging_proto_init() }
@@ -2351,15 +2460,16 @@ func file_sealine_v1_messaging_proto_init() {
 		return
 	}
 	file_sealine_v1_account_proto_init()
-	file_sealine_v1_messaging_proto_msgTypes[26].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[27].OneofWrappers = []any{
 		(*SubscribeResponse_Envelope)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
+		(*SubscribeResponse_Batch)(nil),
 	}
-	file_sealine_v1_messaging_proto_msgTypes[29].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[30].OneofWrappers = []any{
 		(*UploadBlobRequest_Header_)(nil),
 		(*UploadBlobRequest_Chunk)(nil),
 	}
-	file_sealine_v1_messaging_proto_msgTypes[32].OneofWrappers = []any{
+	file_sealine_v1_messaging_proto_msgTypes[33].OneofWrappers = []any{
 		(*DownloadBlobResponse_Size)(nil),
 		(*DownloadBlobResponse_Chunk)(nil),
 	}
@@ -2369,7 +2479,7 @@ func file_sealine_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealine_v1_messaging_proto_rawDesc), len(file_sealine_v1_messaging_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -472,8 +472,10 @@ type MessageServiceClient interface {
 	// clients that send many messages: each request carries one SendRequest
 	// and a sequence number chosen by the client, and the server stores it
 	// without waiting for the previous one's commit. Each request gets
-	// exactly one response with its sequence, sent only after the message is
-	// durably stored (or refused); responses may arrive in any order. Every
+	// exactly one answer with its sequence (a response, or an entry of a
+	// response's batch for a client that set batch_responses), sent only
+	// after the message is durably stored (or refused); answers may arrive
+	// in any order. Every
 	// message has Send's checks, limits (message <= 192 KiB, request
 	// <= 256 KiB), authorization and idempotency by (sending device,
 	// client_message_id). A refused message gets a response with code and
@@ -489,8 +491,9 @@ type MessageServiceClient interface {
 	SendStream(context.Context) *connect.BidiStreamForClient[v1.SendStreamRequest, v1.SendStreamResponse]
 	// Subscribe streams the calling device's queue in cursor order, starting
 	// after after_cursor, then stays open and streams new envelopes as they
-	// arrive. Delivery is at least once; the client de-duplicates by cursor.
-	// It ends with unauthenticated/session_revoked when the device is revoked.
+	// arrive, one per response or, for a client that sets max_batch, several
+	// per response. Delivery is at least once; the client de-duplicates by
+	// cursor. It ends with unauthenticated/session_revoked when the device is revoked.
 	Subscribe(context.Context, *connect.Request[v1.SubscribeRequest]) (*connect.ServerStreamForClient[v1.SubscribeResponse], error)
 	// Ack removes every envelope up to and including up_to_cursor from the
 	// calling device's queue. Errors: invalid_argument/unknown_cursor when
@@ -576,8 +579,10 @@ type MessageServiceHandler interface {
 	// clients that send many messages: each request carries one SendRequest
 	// and a sequence number chosen by the client, and the server stores it
 	// without waiting for the previous one's commit. Each request gets
-	// exactly one response with its sequence, sent only after the message is
-	// durably stored (or refused); responses may arrive in any order. Every
+	// exactly one answer with its sequence (a response, or an entry of a
+	// response's batch for a client that set batch_responses), sent only
+	// after the message is durably stored (or refused); answers may arrive
+	// in any order. Every
 	// message has Send's checks, limits (message <= 192 KiB, request
 	// <= 256 KiB), authorization and idempotency by (sending device,
 	// client_message_id). A refused message gets a response with code and
@@ -593,8 +598,9 @@ type MessageServiceHandler interface {
 	SendStream(context.Context, *connect.BidiStream[v1.SendStreamRequest, v1.SendStreamResponse]) error
 	// Subscribe streams the calling device's queue in cursor order, starting
 	// after after_cursor, then stays open and streams new envelopes as they
-	// arrive. Delivery is at least once; the client de-duplicates by cursor.
-	// It ends with unauthenticated/session_revoked when the device is revoked.
+	// arrive, one per response or, for a client that sets max_batch, several
+	// per response. Delivery is at least once; the client de-duplicates by
+	// cursor. It ends with unauthenticated/session_revoked when the device is revoked.
 	Subscribe(context.Context, *connect.Request[v1.SubscribeRequest], *connect.ServerStream[v1.SubscribeResponse]) error
 	// Ack removes every envelope up to and including up_to_cursor from the
 	// calling device's queue. Errors: invalid_argument/unknown_cursor when
