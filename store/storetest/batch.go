@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sealine/sealine/store"
 )
@@ -161,5 +162,30 @@ func testBatchLargeGroup(t *testing.T, s store.Store) {
 	want := []string{"1:welcome", "2:ciphertext-x", "3:ciphertext-big", "4:ciphertext-y"}
 	if got := payloads(t, s, r.b.d.ID); !reflect.DeepEqual(got, want) {
 		t.Errorf("bob's queue = %v, want %v", got, want)
+	}
+}
+
+// testBatchAckDrops: acks in one Write delete the messages that no queue
+// refers to any more, and only those.
+func testBatchAckDrops(t *testing.T, s store.Store) {
+	r := newRoom(t, s, "bdrop")
+	var posts []batchPost
+	for i := range 20 {
+		posts = append(posts, batchPost{post: r.send(fmt.Sprint(i), 1)})
+	}
+	postAll(t, s, posts)
+	// bob and alice's second device hold the welcome and the 20 messages
+	// at cursors 1..21; alice's first device holds the first commit.
+	acks := []store.AckRequest{{DeviceID: r.b.d.ID, Cursor: 21}, {DeviceID: r.a2.ID, Cursor: 11}}
+	_, ackRes, err := s.Write(t.Context(), nil, acks)
+	wantNoErr(t, "Write", err)
+	if ackRes[0].Removed != 21 || ackRes[1].Removed != 11 {
+		t.Fatalf("acks = %+v, want 21 and 11 removed", ackRes)
+	}
+	// Left: the commit and the 10 messages alice's second device holds.
+	n, err := s.Purge(t.Context(), store.PurgeQueued, t0.Add(time.Second), 1000)
+	wantNoErr(t, "Purge", err)
+	if n != 11 {
+		t.Errorf("%d messages left after the acks, want 11", n)
 	}
 }

@@ -28,6 +28,7 @@ var messagingTests = []struct {
 	{"BatchEpoch", testBatchEpoch},
 	{"BatchQueueBound", testBatchQueueBound},
 	{"BatchLargeGroup", testBatchLargeGroup},
+	{"BatchAckDrops", testBatchAckDrops},
 	{"QueueBound", testQueueBound},
 	{"Ack", testAck},
 	{"WriteAcks", testWriteAcks},

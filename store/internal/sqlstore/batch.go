@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/sealine/sealine/store"
@@ -253,6 +254,56 @@ func (b *batch) flush(ctx context.Context, q Querier) error {
 		c.changed = false
 	}
 	b.dirty = b.dirty[:0]
+	return nil
+}
+
+// ackAll applies the acks of a batch on SQLite, setting results: each
+// deletes its envelopes at once, as ack does, but the queue counts are
+// lowered once per device and the messages no queue refers to any more
+// deleted dropChunk per statement, after every ack (an ack reads neither
+// the counts nor the messages).
+func ackAll(ctx context.Context, q Querier, acks []store.AckRequest, results []store.AckResult) error {
+	var devices, ids []string
+	for i, a := range acks {
+		got, err := unqueue(ctx, q, a.DeviceID, a.Cursor)
+		if err != nil && !errors.Is(err, store.ErrUnknownCursor) {
+			return err
+		}
+		results[i] = store.AckResult{Removed: int64(len(got)), Err: err}
+		for range got {
+			devices = append(devices, a.DeviceID)
+		}
+		ids = append(ids, got...)
+	}
+	if err := lowerQueued(ctx, q, devices); err != nil {
+		return err
+	}
+	return dropChunked(ctx, q, ids)
+}
+
+// dropChunk is the message ids of one DELETE in dropChunked.
+const dropChunk = 16
+
+// dropList is dropChunk placeholders.
+var dropList, _ = placeholders(make([]string, dropChunk))
+
+// dropChunked deletes the messages of ids that no queue refers to any
+// more, dropChunk ids per statement (the last one padded with repeats,
+// so that one statement text serves every batch).
+func dropChunked(ctx context.Context, q Querier, ids []string) error {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	args := make([]any, dropChunk)
+	for start := 0; start < len(ids); start += dropChunk {
+		for i := range args {
+			args[i] = ids[min(start+i, len(ids)-1)]
+		}
+		_, err := q.Exec(ctx, `DELETE FROM messages WHERE id IN (`+dropList+`)
+			AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = messages.id)`, args...)
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -44,6 +44,9 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 		if err := s.postAll(ctx, q, posts, results); err != nil {
 			return err
 		}
+		if !s.postgres() {
+			return ackAll(ctx, q, acks, ackResults)
+		}
 		for i, a := range acks {
 			n, err := ack(ctx, q, a.DeviceID, a.Cursor)
 			if err != nil && !errors.Is(err, store.ErrUnknownCursor) {
@@ -458,23 +461,9 @@ func (s *Store) Ack(ctx context.Context, deviceID string, cursor uint64) (int64,
 // removes nothing reads the counter to tell an unknown cursor from one
 // already acknowledged.
 func ack(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64, error) {
-	if cursor == 0 || cursor > math.MaxInt64 {
-		return 0, store.ErrUnknownCursor
-	}
-	ids, err := dequeue(ctx, q, deviceID, cursor)
-	if err != nil {
+	ids, err := unqueue(ctx, q, deviceID, cursor)
+	if err != nil || len(ids) == 0 {
 		return 0, err
-	}
-	if len(ids) == 0 {
-		var last int64
-		err := q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return 0, err
-		}
-		if cursor > uint64(last) {
-			return 0, store.ErrUnknownCursor
-		}
-		return 0, nil
 	}
 	removed := int64(len(ids))
 	_, err = q.Exec(ctx, `UPDATE device_counters SET queued = queued - $2 WHERE device_id = $1`, deviceID, removed)
@@ -482,6 +471,28 @@ func ack(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64,
 		return 0, err
 	}
 	return removed, dropUnreferenced(ctx, q, ids)
+}
+
+// unqueue deletes the device's envelopes up to cursor and returns their
+// message ids; store.ErrUnknownCursor, having deleted nothing, when the
+// cursor is past the device's last one.
+func unqueue(ctx context.Context, q Querier, deviceID string, cursor uint64) ([]string, error) {
+	if cursor == 0 || cursor > math.MaxInt64 {
+		return nil, store.ErrUnknownCursor
+	}
+	ids, err := dequeue(ctx, q, deviceID, cursor)
+	if err != nil || len(ids) > 0 {
+		return ids, err
+	}
+	var last int64
+	err = q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if cursor > uint64(last) {
+		return nil, store.ErrUnknownCursor
+	}
+	return nil, nil
 }
 
 // dequeue deletes the entries up to cursor, unless cursor is past the
