@@ -189,3 +189,41 @@ func testBatchAckDrops(t *testing.T, s store.Store) {
 		t.Errorf("%d messages left after the acks, want 11", n)
 	}
 }
+
+// testBatchManyRooms: one batch posting to many conversations keeps every
+// recipient's cursors, and the next batch continues them.
+func testBatchManyRooms(t *testing.T, s store.Store) {
+	rooms := make([]room, 17)
+	var acks []store.AckRequest
+	for i := range rooms {
+		rooms[i] = newRoom(t, s, fmt.Sprint("bmany-", i))
+		r := rooms[i]
+		acks = append(acks, store.AckRequest{DeviceID: r.a2.ID, Cursor: 1}, store.AckRequest{DeviceID: r.b.d.ID, Cursor: 1})
+	}
+	_, _, err := s.Write(t.Context(), nil, acks) // the welcomes: each queue counts one less than its last cursor
+	wantNoErr(t, "Write", err)
+	for _, id := range []string{"x", "y"} {
+		var posts []batchPost
+		for _, r := range rooms {
+			posts = append(posts, batchPost{post: r.send(id, 1), to: []string{r.a2.ID, r.b.d.ID}})
+		}
+		postAll(t, s, posts)
+	}
+	for _, r := range rooms {
+		for _, d := range []string{r.a2.ID, r.b.d.ID} {
+			want := []string{"2:ciphertext-x", "3:ciphertext-y"}
+			if got := payloads(t, s, d); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s queue = %v, want %v", d, got, want)
+			}
+		}
+	}
+	// The queue counts were written back too: a bound of 3 leaves room
+	// for one more.
+	for _, want := range []error{nil, store.ErrQueueFull} {
+		p := rooms[0].send(fmt.Sprint("z-", want == nil), 1)
+		p.MaxQueue = 3
+		if err := postOne(t, s, p).Err; !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("Post with 2 of 3 queued: %v, want %v", err, want)
+		}
+	}
+}

@@ -29,6 +29,7 @@ var messagingTests = []struct {
 	{"BatchQueueBound", testBatchQueueBound},
 	{"BatchLargeGroup", testBatchLargeGroup},
 	{"BatchAckDrops", testBatchAckDrops},
+	{"BatchManyRooms", testBatchManyRooms},
 	{"QueueBound", testQueueBound},
 	{"Ack", testAck},
 	{"WriteAcks", testWriteAcks},

@@ -372,26 +372,43 @@ const queueChunk = 16
 func insertQueue(ctx context.Context, q Querier, rows []queueRow) error {
 	for start := 0; start < len(rows); {
 		end := start + 1
+		values := `($1, $2, $3)`
 		if len(rows)-start >= queueChunk {
-			end = start + queueChunk
+			end, values = start+queueChunk, queueValues
 		}
-		var sql strings.Builder
-		sql.WriteString(`INSERT INTO queue (device_id, cursor, message_id) VALUES `)
 		args := make([]any, 0, 3*(end-start))
-		for i := start; i < end; i++ {
-			if i > start {
-				sql.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&sql, "($%d, $%d, $%d)", n+1, n+2, n+3)
-			args = append(args, rows[i].device, int64(rows[i].cursor), rows[i].message)
+		for _, r := range rows[start:end] {
+			args = append(args, r.device, int64(r.cursor), r.message)
 		}
-		if _, err := q.Exec(ctx, sql.String(), args...); err != nil {
+		if _, err := q.Exec(ctx, `INSERT INTO queue (device_id, cursor, message_id) VALUES `+values, args...); err != nil {
 			return err
 		}
 		start = end
 	}
 	return nil
+}
+
+// queueValues is queueChunk rows of three placeholders.
+var queueValues = valuesList(queueChunk, 3)
+
+// valuesList returns rows rows of "($1, $2, …)" with cols placeholders
+// each.
+func valuesList(rows, cols int) string {
+	var b strings.Builder
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", r*cols+c+1)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
 }
 
 // placeholders returns "$1, $2, …" for ids and ids as arguments.
