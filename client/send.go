@@ -249,12 +249,10 @@ func (m *Messenger) storeMessage(tx *localstore.Tx, msg Message) error {
 	if msg.Attachment != nil {
 		kind = ContentAttachment
 	}
-	err = tx.PutMessage(localstore.Message{ConvID: msg.ConvID, ID: msg.ID[:], Sender: msg.From.String(), Seq: msg.Seq,
+	// Written with the transaction's other messages; the same id twice
+	// in a conversation keeps the first.
+	return tx.QueueMessage(localstore.Message{ConvID: msg.ConvID, ID: msg.ID[:], Sender: msg.From.String(), Seq: msg.Seq,
 		Kind: int(kind), SentAt: msg.SentAt, ReceivedAt: msg.ReceivedAt, Body: body})
-	if errors.Is(err, localstore.ErrDuplicate) {
-		return nil // the same id twice from one sender: keep the first
-	}
-	return err
 }
 
 // History returns the last limit messages of a conversation, oldest first.

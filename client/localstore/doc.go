@@ -47,4 +47,19 @@
 // Deleted rows are overwritten (PRAGMA secure_delete), so a deleted key
 // package or group state does not linger in free pages. The package never
 // logs and takes its clock and randomness from Options.
+//
+// # One process
+//
+// A Store locks the file from Open to Close (SQLite's exclusive locking
+// mode); a second Open, from any process, fails with ErrInUse. Two
+// processes would each hold the MLS states in memory and save them in
+// turn, rolling back the keys the other consumed, so that a key could
+// encrypt twice. The lock also spares every transaction its file locks.
+//
+// # Writes
+//
+// Every transaction commits with a WAL fsync (synchronous=FULL): a
+// committed send counter or consumed key survives a crash. The messages
+// a transaction stores (Tx.QueueMessage) are written several rows per
+// statement before its next statement or its commit.
 package localstore

@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // File names inside the client home.
@@ -31,6 +32,7 @@ var (
 	ErrCorrupt            = errors.New("localstore: sealed value does not open")
 	ErrNotFound           = errors.New("localstore: not found")
 	ErrInsecure           = errors.New("localstore: file is readable by other users")
+	ErrInUse              = errors.New("localstore: the database is open in another process")
 )
 
 // KDFParams are the Argon2id parameters for a passphrase.
@@ -82,6 +84,8 @@ func (s *Store) prepare() error {
 }
 
 // Open opens or creates the database in dir (which must exist, mode 0700).
+// The database stays locked until Close: opening it again before then,
+// from this process or another, fails with ErrInUse.
 func Open(dir string, opt Options) (*Store, error) {
 	if opt.Rand == nil {
 		opt.Rand = rand.Reader
@@ -93,8 +97,13 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)&_txlock=immediate"
+	// locking_mode EXCLUSIVE: the first transaction locks the file until
+	// Close, so that no other process works on the same MLS states (two
+	// copies of a state in memory, each saved in turn, could encrypt
+	// twice with one key), and so that a transaction takes no file locks
+	// (the WAL index lives in this process's memory).
+	dsn := "file:" + path + "?_pragma=busy_timeout(2000)&_pragma=locking_mode(EXCLUSIVE)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("localstore: open: %w", err)
@@ -103,13 +112,23 @@ func Open(dir string, opt Options) (*Store, error) {
 	s := &Store{db: db, rand: opt.Rand, now: opt.Now, stmts: map[string]*sql.Stmt{}}
 	if err := s.init(dir, opt); err != nil {
 		db.Close()
-		return nil, err
+		return nil, inUse(err)
 	}
 	if err := s.prepare(); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// inUse turns SQLITE_BUSY, which only another process holding the
+// database causes (a Store has one connection), into ErrInUse.
+func inUse(err error) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY {
+		return fmt.Errorf("%w: %w", ErrInUse, err)
+	}
+	return err
 }
 
 // createPrivate creates path empty with mode 0600 if it does not exist and
@@ -332,7 +351,11 @@ func (s *Store) run(fn func(tx *Tx) error) error {
 		return fmt.Errorf("localstore: begin: %w", err)
 	}
 	tx := &Tx{tx: sqlTx, s: s}
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = errors.Join(tx.err, tx.flush())
+	}
+	if err != nil {
 		sqlTx.Rollback()
 		if errors.Is(err, errReadOnly) {
 			return nil

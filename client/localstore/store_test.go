@@ -267,3 +267,97 @@ func TestPlainUsersMigrated(t *testing.T) {
 	assertNoPlaintext(t, dir, "zqoldplainname", "zqotherplainname")
 	mustOpen(t, dir, Options{}).Close() // a second open has nothing to migrate
 }
+
+// TestOpenTwiceRefused: a second Store on the same database, as another
+// process would open it, is refused while the first is open (each would
+// hold the MLS states in memory and overwrite the other's), and opens
+// once the first is closed.
+func TestOpenTwiceRefused(t *testing.T) {
+	dir := tempHome(t)
+	s := mustOpen(t, dir, Options{})
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open: %v, want ErrInUse", err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.SetCursor(7) }); err != nil {
+		t.Fatalf("first store after a refused second open: %v", err)
+	}
+	s.Close()
+	s2 := mustOpen(t, dir, Options{})
+	var c uint64
+	if err := s2.View(func(tx *Tx) (err error) { c, err = tx.Cursor(); return err }); err != nil || c != 7 {
+		t.Fatalf("cursor after reopen: %d, %v", c, err)
+	}
+}
+
+// TestQueueMessage: queued messages are written in order, before the
+// next statement of the transaction reads, in any number; the first of
+// two with one id is kept; a transaction that fails keeps none.
+func TestQueueMessage(t *testing.T) {
+	s := mustOpen(t, tempHome(t), Options{})
+	msg := func(conv string, id, body byte) Message {
+		return Message{ConvID: conv, ID: []byte{id}, Sender: "u1/d1", Seq: uint64(id), Kind: 1,
+			SentAt: time.UnixMilli(5), ReceivedAt: time.UnixMilli(6), Body: []byte{body}}
+	}
+	err := s.Update(func(tx *Tx) error {
+		if err := tx.PutMessage(msg("c1", 0, 'a')); err != nil {
+			return err
+		}
+		for i := range byte(45) { // 32 + 8 + 2 + 2 + 1 rows
+			if err := tx.QueueMessage(msg("c1", i, 'b')); err != nil { // 0 is already stored
+				return err
+			}
+		}
+		if err := tx.QueueMessage(msg("c1", 3, 'c')); err != nil { // queued twice
+			return err
+		}
+		if err := tx.QueueMessage(msg("c2", 3, 'd')); err != nil { // another conversation
+			return err
+		}
+		got, err := tx.Messages("c1", 100) // reads what was queued
+		if err != nil {
+			return err
+		}
+		if len(got) != 45 {
+			t.Errorf("in the transaction: %d messages, want 45", len(got))
+		}
+		return tx.QueueMessage(msg("c1", 45, 'b')) // written at commit
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(tx *Tx) error {
+		if err := tx.QueueMessage(msg("c1", 46, 'e')); err != nil {
+			return err
+		}
+		return errors.New("fail")
+	})
+	if err == nil {
+		t.Fatal("failed transaction committed")
+	}
+	err = s.View(func(tx *Tx) error {
+		got, err := tx.Messages("c1", 100)
+		if err != nil {
+			return err
+		}
+		if len(got) != 46 {
+			t.Fatalf("%d messages, want 46", len(got))
+		}
+		for i, m := range got {
+			want := byte('b')
+			if i == 0 {
+				want = 'a'
+			}
+			if m.ID[0] != byte(i) || m.Body[0] != want {
+				t.Errorf("message %d: id %d body %q, want id %d body %q", i, m.ID[0], m.Body, i, want)
+			}
+		}
+		other, err := tx.Messages("c2", 10)
+		if err != nil || len(other) != 1 || other[0].Body[0] != 'd' {
+			t.Errorf("conversation c2: %v %v", other, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -14,6 +14,9 @@ import (
 type Tx struct {
 	tx *sql.Tx
 	s  *Store
+
+	queued []any // QueueMessage's rows, messageArgs values each
+	err    error // a failed flush before a query: the transaction fails
 }
 
 func notFound(err error) error {
@@ -36,6 +39,9 @@ func (tx *Tx) exec(query string, args ...any) error {
 // execResult, queryRow and query run a statement prepared once per Store
 // (parsing SQL costs more than running these small statements).
 func (tx *Tx) execResult(query string, args ...any) (sql.Result, error) {
+	if err := tx.flush(); err != nil {
+		return nil, err
+	}
 	if st := tx.s.stmts[query]; st != nil {
 		return tx.tx.Stmt(st).Exec(args...)
 	}
@@ -43,6 +49,9 @@ func (tx *Tx) execResult(query string, args ...any) (sql.Result, error) {
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	if err := tx.flush(); err != nil {
+		tx.err = err
+	}
 	if st := tx.s.stmts[query]; st != nil {
 		return tx.tx.Stmt(st).QueryRow(args...)
 	}
@@ -50,6 +59,9 @@ func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	if err := tx.flush(); err != nil {
+		return nil, err
+	}
 	return tx.tx.Query(query, args...)
 }
 
@@ -73,6 +85,12 @@ const (
 )
 
 var hotQueries = []string{qMeta, qSetMeta, qPutGroup, qSender, qPutSender, qPutMessage}
+
+func init() {
+	for _, n := range putRows {
+		hotQueries = append(hotQueries, putMessagesQuery(n))
+	}
+}
 
 func (tx *Tx) meta(key string) ([]byte, error) {
 	var v []byte
@@ -279,6 +297,63 @@ func (tx *Tx) PutMessage(m Message) error {
 		return ErrDuplicate
 	}
 	return nil
+}
+
+// QueueMessage stores m when the transaction next runs a statement or
+// commits, together with the other messages queued meanwhile, several
+// rows per statement (one statement per message costs more than the
+// rows). A message whose id is already stored in its conversation, or
+// queued before it, is skipped: the first one is kept.
+func (tx *Tx) QueueMessage(m Message) error {
+	body, err := tx.s.key.seal(tx.s.rand, m.Body, "messages", messageRow(m.ConvID, m.ID), "body")
+	if err != nil {
+		return err
+	}
+	tx.queued = append(tx.queued, m.ConvID, m.ID, m.Sender, int64(m.Seq), int64(m.Kind), m.SentAt.UnixMilli(),
+		m.ReceivedAt.UnixMilli(), body)
+	return nil
+}
+
+// flush writes the queued messages, in as few statements as putRows
+// allows.
+func (tx *Tx) flush() error {
+	for len(tx.queued) > 0 {
+		rows := len(tx.queued) / messageArgs
+		n := putRows[len(putRows)-1]
+		for _, r := range putRows {
+			if r <= rows {
+				n = r
+				break
+			}
+		}
+		args := tx.queued[:n*messageArgs]
+		tx.queued = tx.queued[n*messageArgs:]
+		if _, err := tx.tx.Stmt(tx.s.stmts[putMessagesQuery(n)]).Exec(args...); err != nil {
+			tx.queued = nil
+			return fmt.Errorf("localstore: %w", err)
+		}
+	}
+	tx.queued = nil
+	return nil
+}
+
+// messageArgs is the number of columns QueueMessage writes per message.
+const messageArgs = 8
+
+// putRows are the row counts of the prepared multi-row inserts, largest
+// first: flush splits what is queued into them.
+var putRows = []int{32, 8, 2, 1}
+
+// putMessagesQuery inserts n messages in one statement.
+func putMessagesQuery(n int) string {
+	q := `INSERT INTO messages (conv_id, msg_id, sender, seq, kind, sent_at, received_at, body) VALUES `
+	for i := range n {
+		if i > 0 {
+			q += ", "
+		}
+		q += "(?, ?, ?, ?, ?, ?, ?, ?)"
+	}
+	return q + ` ON CONFLICT DO NOTHING`
 }
 
 // ErrDuplicate: a message with that id is already stored.
