@@ -13,9 +13,10 @@ import (
 // commit, proposal) and ack, stores as many as are waiting (up to max) in
 // one transaction through store.Queues.Write, and only then answers each
 // caller. With SQLite that turns one fsync per message into one per batch;
-// each post still succeeds or fails on its own (savepoints). Callers hand
-// their post over an unbuffered channel, so a batch is exactly the posts
-// whose callers were waiting while the previous batch was being written.
+// each post still succeeds or fails on its own (see store.Queues.Post).
+// Callers hand their post over an unbuffered channel, so a batch is
+// exactly the posts whose callers were waiting while the previous batch
+// was being written.
 // A SendStream hands over every message it has read so far as one slice
 // (submitAll), so that a pipelining client fills batches on its own; a
 // batch then holds at most 2*max-1 posts.

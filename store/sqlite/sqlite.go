@@ -214,8 +214,9 @@ func dsn(path string, busy time.Duration, writer bool) string {
 	}
 	if writer {
 		// temp_store(MEMORY) keeps statement and savepoint journals (one
-		// per post of a group-commit batch) off temp files; it does not
-		// touch durability, which the WAL and synchronous=FULL give.
+		// per post of a group-commit batch that is not an application
+		// message) off temp files; it does not touch durability, which
+		// the WAL and synchronous=FULL give.
 		p = append(p, "_pragma=journal_mode(WAL)", "_pragma=secure_delete(1)", "_pragma=temp_store(MEMORY)",
 			"_txlock=immediate")
 	} else {
