@@ -36,10 +36,10 @@ import (
 // take its own locks (see orderPost and bump).
 
 // batch is what one transaction learned about conversations and
-// counters. Only application posts use it. Every other post first has
-// the counters written back and forgotten (it reads and bumps them
-// itself), and clears the rest: a commit moves the epoch and changes the
-// members, and a proposal may leave.
+// counters. Only application posts that do not leave use it. Every
+// other post first has the counters written back and forgotten (it reads
+// and bumps them itself), and clears the rest: a commit moves the epoch
+// and changes the members, and a post that leaves changes them too.
 type batch struct {
 	s        *Store
 	known    map[senderKey]*groupEpoch

@@ -72,7 +72,7 @@ func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, resu
 		b = newBatch(s)
 	}
 	for i, p := range posts {
-		if b != nil && p.Kind == store.EnvelopeApplication {
+		if b != nil && p.Kind == store.EnvelopeApplication && !p.Leave {
 			var err error
 			if results[i], err = b.post(ctx, q, p, &queued); err != nil {
 				return err
