@@ -86,9 +86,13 @@ const (
 
 var hotQueries = []string{qMeta, qSetMeta, qPutGroup, qSender, qPutSender, qPutMessage}
 
+// putMessagesQueries holds putMessagesQuery(n) for each n in putRows.
+var putMessagesQueries = map[int]string{}
+
 func init() {
 	for _, n := range putRows {
-		hotQueries = append(hotQueries, putMessagesQuery(n))
+		putMessagesQueries[n] = putMessagesQuery(n)
+		hotQueries = append(hotQueries, putMessagesQueries[n])
 	}
 }
 
@@ -328,7 +332,7 @@ func (tx *Tx) flush() error {
 		}
 		args := tx.queued[:n*messageArgs]
 		tx.queued = tx.queued[n*messageArgs:]
-		if _, err := tx.tx.Stmt(tx.s.stmts[putMessagesQuery(n)]).Exec(args...); err != nil {
+		if _, err := tx.tx.Stmt(tx.s.stmts[putMessagesQueries[n]]).Exec(args...); err != nil {
 			tx.queued = nil
 			return fmt.Errorf("localstore: %w", err)
 		}
