@@ -405,21 +405,18 @@ func (m *Messenger) deliverOnce(sent []*outgoing, todo []int, results []sendResu
 		m.out.stream = ss
 	}
 	ss := m.out.stream
-	bySeq := map[uint64]int{}
-	var err error
-	queued := len(todo)
+	ms := make([]StreamMessage, len(todo))
 	for k, i := range todo {
 		req := sent[i].req
-		var seq uint64
-		seq, err = ss.Send(StreamMessage{ConversationID: req.GetConversationId(), ClientMessageID: req.GetClientMessageId(),
-			Epoch: req.GetEpoch(), Message: req.GetMessage()})
-		if err != nil {
-			queued = k
-			break
-		}
-		bySeq[seq] = i
+		ms[k] = StreamMessage{ConversationID: req.GetConversationId(), ClientMessageID: req.GetClientMessageId(),
+			Epoch: req.GetEpoch(), Message: req.GetMessage()}
 	}
-	todo = append([]int(nil), todo[queued:]...)
+	seqs, err := ss.SendAll(ms)
+	bySeq := make(map[uint64]int, len(seqs))
+	for k, seq := range seqs {
+		bySeq[seq] = todo[k]
+	}
+	todo = append([]int(nil), todo[len(seqs):]...)
 	idle := time.NewTimer(m.c.timeout)
 	defer idle.Stop()
 	for len(bySeq) > 0 && err == nil {

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
 	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
@@ -21,17 +24,18 @@ import (
 // low-level path for load generators and bulk senders; Messenger.Send
 // encrypts, keeps history and uses unary Send.
 //
-// Send may be called from one goroutine at a time; Acks may be read
-// concurrently. The server holds at most 1,024 messages of a stream in
+// Send and SendAll may be called from one goroutine at a time; Acks may
+// be read concurrently. The server holds at most 1,024 messages of a stream in
 // flight and then stops reading, so Send blocks until acks are read.
 type StreamSender struct {
 	stream *connect.BidiStreamForClient[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]
 	cancel context.CancelFunc
 	acks   chan StreamAck
 
-	mu  sync.Mutex // guards seq and sends on stream
-	seq uint64
-	err error // set before acks is closed
+	mu      sync.Mutex // guards seq and sends on stream
+	seq     uint64
+	batches atomic.Bool // the server takes batched requests
+	err     error       // set before acks is closed
 }
 
 // StreamMessage is one pre-encrypted message for a SendStream (see
@@ -74,14 +78,67 @@ func (c *Client) SendStream(ctx context.Context) (*StreamSender, error) {
 func (s *StreamSender) Send(m StreamMessage) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.seq++
-	err := s.stream.Send(&sealinev1.SendStreamRequest{Sequence: s.seq, BatchResponses: s.seq == 1, Send: &sealinev1.SendRequest{
-		ConversationId: m.ConversationID, ClientMessageId: m.ClientMessageID, Epoch: m.Epoch, Message: m.Message,
-	}})
-	if err != nil {
+	req := s.request(m)
+	if err := s.stream.Send(req); err != nil {
 		return 0, mapError(err)
 	}
-	return s.seq, nil
+	return req.GetSequence(), nil
+}
+
+// Bounds of a batched request: the server takes 256 KiB per request.
+const (
+	maxRequestBatch      = 256
+	maxRequestBatchBytes = 200 << 10
+)
+
+// SendAll queues ms in order and returns their sequences. Once the server
+// has said it takes them (in its first response), several messages go in
+// one request, at most maxRequestBatch and maxRequestBatchBytes; before
+// that, one request each. On an error (see Send) it returns the
+// sequences of the messages queued before it.
+func (s *StreamSender) SendAll(ms []StreamMessage) ([]uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seqs := make([]uint64, 0, len(ms))
+	for len(ms) > 0 {
+		reqs := []*sealinev1.SendStreamRequest{s.request(ms[0])}
+		size := batchEntrySize(reqs[0])
+		for s.batches.Load() && len(reqs) < min(len(ms), maxRequestBatch) {
+			r := s.request(ms[len(reqs)])
+			if size += batchEntrySize(r); size > maxRequestBatchBytes {
+				s.seq--
+				break
+			}
+			reqs = append(reqs, r)
+		}
+		req := reqs[0]
+		if len(reqs) > 1 {
+			req = &sealinev1.SendStreamRequest{Batch: reqs}
+		}
+		if err := s.stream.Send(req); err != nil {
+			return seqs, mapError(err)
+		}
+		for _, r := range reqs {
+			seqs = append(seqs, r.GetSequence())
+		}
+		ms = ms[len(reqs):]
+	}
+	return seqs, nil
+}
+
+// request is m's request with the next sequence; the first asks for
+// batched answers. s.mu is held.
+func (s *StreamSender) request(m StreamMessage) *sealinev1.SendStreamRequest {
+	s.seq++
+	return &sealinev1.SendStreamRequest{Sequence: s.seq, BatchResponses: s.seq == 1, Send: &sealinev1.SendRequest{
+		ConversationId: m.ConversationID, ClientMessageId: m.ClientMessageID, Epoch: m.Epoch, Message: m.Message,
+	}}
+}
+
+// batchEntrySize is the encoded size of r in a request's batch.
+func batchEntrySize(r *sealinev1.SendStreamRequest) int {
+	n := proto.Size(r)
+	return 1 + protowire.SizeVarint(uint64(n)) + n
 }
 
 // CloseSend says no more messages follow; Acks then delivers the rest and
@@ -117,6 +174,9 @@ func (s *StreamSender) receive() {
 			}
 			s.stream.CloseResponse()
 			return
+		}
+		if r.GetTakesBatches() {
+			s.batches.Store(true)
 		}
 		if len(r.GetBatch()) == 0 {
 			s.acks <- StreamAck{Sequence: r.GetSequence(), Duplicate: r.GetDuplicate(), Err: ackError(r)}

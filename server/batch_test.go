@@ -224,6 +224,9 @@ func TestSendStreamBatchedAnswers(t *testing.T) {
 					}
 					answers = r.GetBatch()
 				}
+				if r.GetTakesBatches() != (batch && responses == 0) {
+					t.Fatalf("response %d: takes_batches %v", responses, r.GetTakesBatches())
+				}
 				for _, a := range answers {
 					if _, dup := got[a.GetSequence()]; dup || len(a.GetBatch()) > 0 {
 						t.Fatalf("sequence %d answered twice or nested", a.GetSequence())
@@ -249,4 +252,84 @@ func TestSendStreamBatchedAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSendStreamBatchedRequests: the first response to a client that
+// takes batched answers says the server takes batched requests; each message of a batch is handled as if it came
+// alone, in order, with its own answer; a request with both a message
+// and a batch, and a batch entry with a batch, are refused by sequence.
+func TestSendStreamBatchedRequests(t *testing.T) {
+	e := testenv.New(t)
+	tr := newTrio(t, e)
+	s := tr.alice.openSendStream(t)
+	texts := map[uint64]string{}
+	msg := func(seq uint64, cmid []byte) *sealinev1.SendStreamRequest {
+		texts[seq] = "batched " + string(rune('a'+seq%26))
+		wire, err := tr.alice.group.Encrypt([]byte(texts[seq]), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.alice.streamSend(seq, cmid, wire)
+	}
+	first := msg(1, newCMID())
+	first.BatchResponses = true
+	if err := s.Send(first); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Receive()
+	if err != nil || r.GetSequence() != 1 || r.GetCode() != "" || !r.GetTakesBatches() {
+		t.Fatalf("first response %v, %v: want sequence 1 stored, takes_batches", r, err)
+	}
+	// Made in the order sent, so that bob decrypts them in order.
+	plain := &sealinev1.SendStreamRequest{Batch: []*sealinev1.SendStreamRequest{msg(10, newCMID()), msg(11, []byte("short")), msg(12, newCMID())}}
+	both := msg(20, newCMID())
+	both.Batch = []*sealinev1.SendStreamRequest{msg(21, newCMID()), msg(22, newCMID())}
+	withNested := &sealinev1.SendStreamRequest{Batch: []*sealinev1.SendStreamRequest{msg(30, newCMID()), msg(31, newCMID())}}
+	nested := msg(32, newCMID())
+	nested.Batch = []*sealinev1.SendStreamRequest{msg(99, newCMID())}
+	withNested.Batch = append(withNested.Batch, nested, msg(33, newCMID()))
+	for _, req := range []*sealinev1.SendStreamRequest{plain, both, withNested} {
+		if err := s.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[uint64]string{10: "", 11: "field_invalid client_message_id", 12: "", 20: "field_invalid batch", 21: "", 22: "",
+		30: "", 31: "", 32: "field_invalid batch", 33: ""}
+	got := answersBySeq(t, s, len(want))
+	for seq, w := range want {
+		a := got[seq]
+		if g := a.GetError().GetReason() + " " + a.GetError().GetField(); a.GetCode() == "" && w != "" || a.GetCode() != "" && g != w || a.GetTakesBatches() {
+			t.Errorf("sequence %d: got %q %q, want %q", seq, a.GetCode(), g, w)
+		}
+	}
+	for _, seq := range []uint64{1, 10, 12, 21, 22, 30, 31, 33} {
+		if _, text := tr.bob.receive(t, tr.inB); text != texts[seq] {
+			t.Fatalf("bob got %q, want %q (sequence %d)", text, texts[seq], seq)
+		}
+	}
+	noEnvelope(t, tr.inB)
+}
+
+// answersBySeq reads n answers, batched or not, and returns them by
+// sequence.
+func answersBySeq(t *testing.T, s *sendStreamClient, n int) map[uint64]*sealinev1.SendStreamResponse {
+	t.Helper()
+	got := map[uint64]*sealinev1.SendStreamResponse{}
+	for len(got) < n {
+		r, err := s.Receive()
+		if err != nil {
+			t.Fatalf("after %d answers: %v", len(got), err)
+		}
+		answers := r.GetBatch()
+		if len(answers) == 0 {
+			answers = []*sealinev1.SendStreamResponse{r}
+		}
+		for _, a := range answers {
+			if _, dup := got[a.GetSequence()]; dup {
+				t.Fatalf("sequence %d answered twice", a.GetSequence())
+			}
+			got[a.GetSequence()] = a
+		}
+	}
+	return got
 }

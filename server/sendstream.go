@@ -15,8 +15,9 @@ import (
 // SendStream: Send pipelined on one bidirectional stream. Three goroutines
 // share a stream:
 //
-//   - read (a goroutine) receives each request, checks it as Send does
-//     (sendPost) and queues an item for acks; a post it also queues for
+//   - read (a goroutine) receives each request, checks it (or each
+//     message of its batch) as Send does (sendPost) and queues an item
+//     for acks; a post it also queues for
 //     forward. acks holds at most maxStreamInFlight items, so a client that
 //     runs ahead of the commits is held back by HTTP/2 flow control.
 //   - forward (a goroutine) hands every post queued so far to the
@@ -48,13 +49,14 @@ type streamItem struct {
 }
 
 type sendStream struct {
-	s       *Server
-	c       caller
-	stream  *connect.BidiStream[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]
-	acks    chan streamItem // closed by read when the client is done
-	forward chan *pending   // closed by read
-	readErr error           // set by read before it closes acks
-	batch   atomic.Bool     // the client accepts batched answers
+	s         *Server
+	c         caller
+	stream    *connect.BidiStream[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]
+	acks      chan streamItem // closed by read when the client is done
+	forward   chan *pending   // closed by read
+	readErr   error           // set by read before it closes acks
+	batch     atomic.Bool     // the client accepts batched answers
+	announced bool            // takes_batches sent (answer only)
 }
 
 // SendStream implements sealinev1connect.MessageServiceHandler.
@@ -93,17 +95,37 @@ func (ss *sendStream) read(ctx context.Context) {
 		if req.GetBatchResponses() {
 			ss.batch.Store(true)
 		}
-		it := streamItem{seq: req.GetSequence()}
-		p, err := ss.s.sendPost(ctx, ss.c, req.GetSend())
-		if err != nil {
-			it.err = err
-		} else {
-			it.pd = newPending(p)
+		if len(req.GetBatch()) == 0 {
+			if !ss.take(ctx, req, false) {
+				return
+			}
+			continue
 		}
-		if !ss.queue(ctx, it) {
+		if (req.GetSequence() != 0 || req.GetSend() != nil) && !ss.take(ctx, req, true) {
 			return
 		}
+		for _, r := range req.GetBatch() {
+			if !ss.take(ctx, r, len(r.GetBatch()) > 0) {
+				return
+			}
+		}
 	}
+}
+
+// take checks one message (a request or an entry of a request's batch)
+// and queues it; a request with both a message and a batch, or an entry
+// with a batch of its own, is refused (badBatch). It returns false when
+// the stream is over.
+func (ss *sendStream) take(ctx context.Context, req *sealinev1.SendStreamRequest, badBatch bool) bool {
+	it := streamItem{seq: req.GetSequence()}
+	if badBatch {
+		it.err = errField(ReasonFieldInvalid, "batch")
+	} else if p, err := ss.s.sendPost(ctx, ss.c, req.GetSend()); err != nil {
+		it.err = err
+	} else {
+		it.pd = newPending(p)
+	}
+	return ss.queue(ctx, it)
 }
 
 // queue hands it to the handler, and its post to forwardPosts; false when
@@ -195,7 +217,7 @@ func (ss *sendStream) answerFrom(ctx context.Context, it streamItem) error {
 			return err
 		}
 		if !ss.batch.Load() {
-			return ss.stream.Send(first)
+			return ss.send(first)
 		}
 		answers := []*sealinev1.SendStreamResponse{first}
 		next, held := ss.decided(ctx, &answers)
@@ -203,7 +225,7 @@ func (ss *sendStream) answerFrom(ctx context.Context, it streamItem) error {
 		if len(answers) > 1 {
 			resp = &sealinev1.SendStreamResponse{Batch: answers}
 		}
-		if err := ss.stream.Send(resp); err != nil {
+		if err := ss.send(resp); err != nil {
 			return err
 		}
 		if !held {
@@ -211,6 +233,15 @@ func (ss *sendStream) answerFrom(ctx context.Context, it streamItem) error {
 		}
 		it = next
 	}
+}
+
+// send sends resp; the first response to a client that takes batched
+// answers says that the server takes batched requests too.
+func (ss *sendStream) send(resp *sealinev1.SendStreamResponse) error {
+	if !ss.announced && ss.batch.Load() {
+		resp.TakesBatches, ss.announced = true, true
+	}
+	return ss.stream.Send(resp)
 }
 
 // decided appends to answers those of the items queued now that are

@@ -1348,8 +1348,16 @@ type SendStreamRequest struct {
 	// set, the server may answer every message decided at once in one
 	// response (at most 256 answers); without it, one response per message.
 	BatchResponses bool `protobuf:"varint,3,opt,name=batch_responses,json=batchResponses,proto3" json:"batch_responses,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// batch: several messages in one request, each a SendStreamRequest with
+	// its own sequence and send (and no batch of its own), handled exactly
+	// as if each came alone, in order; sequence and send above are then
+	// unset (else they get invalid_argument/field_invalid, field batch, as
+	// does an entry with a batch). Send it only once the server has set takes_batches in a
+	// response of this stream. The whole request is bounded as any other
+	// (256 KiB).
+	Batch         []*SendStreamRequest `protobuf:"bytes,4,rep,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendStreamRequest) Reset() {
@@ -1403,6 +1411,13 @@ func (x *SendStreamRequest) GetBatchResponses() bool {
 	return false
 }
 
+func (x *SendStreamRequest) GetBatch() []*SendStreamRequest {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
 type SendStreamResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sequence of the request this answers.
@@ -1418,7 +1433,10 @@ type SendStreamResponse struct {
 	// batch: answers to several requests, each as a SendStreamResponse with
 	// its own sequence (and no batch of its own); the fields above are then
 	// unset. Sent only to a client that set batch_responses.
-	Batch         []*SendStreamResponse `protobuf:"bytes,5,rep,name=batch,proto3" json:"batch,omitempty"`
+	Batch []*SendStreamResponse `protobuf:"bytes,5,rep,name=batch,proto3" json:"batch,omitempty"`
+	// takes_batches: set in the server's first response to a client that
+	// set batch_responses; the server takes requests with batch set.
+	TakesBatches  bool `protobuf:"varint,6,opt,name=takes_batches,json=takesBatches,proto3" json:"takes_batches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1486,6 +1504,13 @@ func (x *SendStreamResponse) GetBatch() []*SendStreamResponse {
 		return x.Batch
 	}
 	return nil
+}
+
+func (x *SendStreamResponse) GetTakesBatches() bool {
+	if x != nil {
+		return x.TakesBatches
+	}
+	return false
 }
 
 type SubscribeRequest struct {
@@ -2267,17 +2292,19 @@ const file_sealine_v1_messaging_proto_rawDesc = "" +
 	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\fR\amessage\",\n" +
 	"\fSendResponse\x12\x1c\n" +
-	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"\x85\x01\n" +
+	"\tduplicate\x18\x01 \x01(\bR\tduplicate\"\xba\x01\n" +
 	"\x11SendStreamRequest\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12+\n" +
 	"\x04send\x18\x02 \x01(\v2\x17.sealine.v1.SendRequestR\x04send\x12'\n" +
-	"\x0fbatch_responses\x18\x03 \x01(\bR\x0ebatchResponses\"\xc7\x01\n" +
+	"\x0fbatch_responses\x18\x03 \x01(\bR\x0ebatchResponses\x123\n" +
+	"\x05batch\x18\x04 \x03(\v2\x1d.sealine.v1.SendStreamRequestR\x05batch\"\xec\x01\n" +
 	"\x12SendStreamResponse\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x12\n" +
 	"\x04code\x18\x03 \x01(\tR\x04code\x12-\n" +
 	"\x05error\x18\x04 \x01(\v2\x17.sealine.v1.ErrorDetailR\x05error\x124\n" +
-	"\x05batch\x18\x05 \x03(\v2\x1e.sealine.v1.SendStreamResponseR\x05batch\"R\n" +
+	"\x05batch\x18\x05 \x03(\v2\x1e.sealine.v1.SendStreamResponseR\x05batch\x12#\n" +
+	"\rtakes_batches\x18\x06 \x01(\bR\ftakesBatches\"R\n" +
 	"\x10SubscribeRequest\x12!\n" +
 	"\fafter_cursor\x18\x01 \x01(\x04R\vafterCursor\x12\x1b\n" +
 	"\tmax_batch\x18\x02 \x01(\rR\bmaxBatch\"\xfb\x02\n" +
@@ -2411,47 +2438,48 @@ var file_sealine_v1_messaging_proto_depIdxs = []int32{
 	14, // 6: sealine.v1.CommitRequest.welcomes:type_name -> sealine.v1.Welcome
 	16, // 7: sealine.v1.CommitRequest.added_leaves:type_name -> sealine.v1.DeviceLeaf
 	22, // 8: sealine.v1.SendStreamRequest.send:type_name -> sealine.v1.SendRequest
-	38, // 9: sealine.v1.SendStreamResponse.error:type_name -> sealine.v1.ErrorDetail
-	25, // 10: sealine.v1.SendStreamResponse.batch:type_name -> sealine.v1.SendStreamResponse
-	1,  // 11: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
-	37, // 12: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
-	27, // 13: sealine.v1.EnvelopeBatch.envelopes:type_name -> sealine.v1.Envelope
-	27, // 14: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
-	28, // 15: sealine.v1.SubscribeResponse.batch:type_name -> sealine.v1.EnvelopeBatch
-	36, // 16: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
-	2,  // 17: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
-	4,  // 18: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
-	7,  // 19: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
-	10, // 20: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
-	12, // 21: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
-	15, // 22: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
-	20, // 23: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
-	17, // 24: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
-	22, // 25: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
-	24, // 26: sealine.v1.MessageService.SendStream:input_type -> sealine.v1.SendStreamRequest
-	26, // 27: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
-	30, // 28: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
-	32, // 29: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
-	34, // 30: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
-	3,  // 31: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
-	6,  // 32: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
-	8,  // 33: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
-	11, // 34: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
-	13, // 35: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
-	19, // 36: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
-	21, // 37: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
-	18, // 38: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
-	23, // 39: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
-	25, // 40: sealine.v1.MessageService.SendStream:output_type -> sealine.v1.SendStreamResponse
-	29, // 41: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
-	31, // 42: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
-	33, // 43: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
-	35, // 44: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
-	31, // [31:45] is the sub-list for method output_type
-	17, // [17:31] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	24, // 9: sealine.v1.SendStreamRequest.batch:type_name -> sealine.v1.SendStreamRequest
+	38, // 10: sealine.v1.SendStreamResponse.error:type_name -> sealine.v1.ErrorDetail
+	25, // 11: sealine.v1.SendStreamResponse.batch:type_name -> sealine.v1.SendStreamResponse
+	1,  // 12: sealine.v1.Envelope.kind:type_name -> sealine.v1.Envelope.Kind
+	37, // 13: sealine.v1.Envelope.server_time:type_name -> google.protobuf.Timestamp
+	27, // 14: sealine.v1.EnvelopeBatch.envelopes:type_name -> sealine.v1.Envelope
+	27, // 15: sealine.v1.SubscribeResponse.envelope:type_name -> sealine.v1.Envelope
+	28, // 16: sealine.v1.SubscribeResponse.batch:type_name -> sealine.v1.EnvelopeBatch
+	36, // 17: sealine.v1.UploadBlobRequest.header:type_name -> sealine.v1.UploadBlobRequest.Header
+	2,  // 18: sealine.v1.KeyPackageService.UploadKeyPackages:input_type -> sealine.v1.UploadKeyPackagesRequest
+	4,  // 19: sealine.v1.KeyPackageService.ClaimKeyPackages:input_type -> sealine.v1.ClaimKeyPackagesRequest
+	7,  // 20: sealine.v1.KeyPackageService.KeyPackageStatus:input_type -> sealine.v1.KeyPackageStatusRequest
+	10, // 21: sealine.v1.ConversationService.CreateConversation:input_type -> sealine.v1.CreateConversationRequest
+	12, // 22: sealine.v1.ConversationService.ListConversations:input_type -> sealine.v1.ListConversationsRequest
+	15, // 23: sealine.v1.ConversationService.Commit:input_type -> sealine.v1.CommitRequest
+	20, // 24: sealine.v1.ConversationService.Propose:input_type -> sealine.v1.ProposeRequest
+	17, // 25: sealine.v1.ConversationService.ServerInfo:input_type -> sealine.v1.ServerInfoRequest
+	22, // 26: sealine.v1.MessageService.Send:input_type -> sealine.v1.SendRequest
+	24, // 27: sealine.v1.MessageService.SendStream:input_type -> sealine.v1.SendStreamRequest
+	26, // 28: sealine.v1.MessageService.Subscribe:input_type -> sealine.v1.SubscribeRequest
+	30, // 29: sealine.v1.MessageService.Ack:input_type -> sealine.v1.AckRequest
+	32, // 30: sealine.v1.BlobService.UploadBlob:input_type -> sealine.v1.UploadBlobRequest
+	34, // 31: sealine.v1.BlobService.DownloadBlob:input_type -> sealine.v1.DownloadBlobRequest
+	3,  // 32: sealine.v1.KeyPackageService.UploadKeyPackages:output_type -> sealine.v1.UploadKeyPackagesResponse
+	6,  // 33: sealine.v1.KeyPackageService.ClaimKeyPackages:output_type -> sealine.v1.ClaimKeyPackagesResponse
+	8,  // 34: sealine.v1.KeyPackageService.KeyPackageStatus:output_type -> sealine.v1.KeyPackageStatusResponse
+	11, // 35: sealine.v1.ConversationService.CreateConversation:output_type -> sealine.v1.CreateConversationResponse
+	13, // 36: sealine.v1.ConversationService.ListConversations:output_type -> sealine.v1.ListConversationsResponse
+	19, // 37: sealine.v1.ConversationService.Commit:output_type -> sealine.v1.CommitResponse
+	21, // 38: sealine.v1.ConversationService.Propose:output_type -> sealine.v1.ProposeResponse
+	18, // 39: sealine.v1.ConversationService.ServerInfo:output_type -> sealine.v1.ServerInfoResponse
+	23, // 40: sealine.v1.MessageService.Send:output_type -> sealine.v1.SendResponse
+	25, // 41: sealine.v1.MessageService.SendStream:output_type -> sealine.v1.SendStreamResponse
+	29, // 42: sealine.v1.MessageService.Subscribe:output_type -> sealine.v1.SubscribeResponse
+	31, // 43: sealine.v1.MessageService.Ack:output_type -> sealine.v1.AckResponse
+	33, // 44: sealine.v1.BlobService.UploadBlob:output_type -> sealine.v1.UploadBlobResponse
+	35, // 45: sealine.v1.BlobService.DownloadBlob:output_type -> sealine.v1.DownloadBlobResponse
+	32, // [32:46] is the sub-list for method output_type
+	18, // [18:32] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_sealine_v1_messaging_proto_init() }
