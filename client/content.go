@@ -45,7 +45,8 @@ type Content struct {
 	Name       string               // ContentGroupName
 }
 
-// MessageID is a message's random 16-byte id, chosen by its sender.
+// MessageID is a message's 16-byte id, chosen by its sender: its send time
+// in milliseconds (6 bytes), then 10 random bytes (newMessageID).
 type MessageID [16]byte
 
 // ContentKind says what a Content carries.

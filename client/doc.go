@@ -45,7 +45,7 @@
 //
 // Inside each MLS application message travels a versioned Content
 // (content.go): text, receipt, typing, attachment metadata or an epoch
-// check, with a random message id, the sender's clock and a per-epoch
+// check, with a time-ordered message id, the sender's clock and a per-epoch
 // sequence number. The receive loop (Run, or Sync) reads the device's
 // queue in cursor order, joins from Welcomes, applies commits, decrypts
 // application messages, commits the local state with the cursor and only

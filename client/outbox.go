@@ -63,13 +63,14 @@ var errClosed = errors.New("messenger closed")
 // enqueue hands c to the outbox and waits for its outcome.
 func (m *Messenger) enqueue(ctx context.Context, convID string, c *Content, keep bool) error {
 	o := &outgoing{ctx: ctx, conv: convID, c: c, keep: keep, res: make(chan error, 1), cmid: make([]byte, 16)}
-	if _, err := io.ReadFull(m.c.rand, c.ID[:]); err != nil {
-		return fmt.Errorf("send: %w", err)
+	c.SentAt = m.now()
+	var err error
+	if c.ID, err = m.newMessageID(c.SentAt); err != nil {
+		return err
 	}
 	if _, err := io.ReadFull(m.c.rand, o.cmid); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
-	c.SentAt = m.now()
 	queue, life, ok := m.startOutbox()
 	if !ok {
 		return fmt.Errorf("send: %w", errClosed)
