@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -285,6 +286,21 @@ func (s *Server) rateLimit(peerAddr string) error {
 		return errRetry(ReasonRateLimited, next)
 	}
 	return nil
+}
+
+// newMessageID returns prefix and 16 bytes in hex for a message row: the
+// server clock's Unix nanoseconds (8 bytes, big-endian), then 8 random
+// bytes. Ids that grow with time land at the end of the messages table's
+// primary-key index instead of at a random page, which halves the cost
+// of a post on SQLite; they never leave the server, and the row already
+// records its time.
+func (s *Server) newMessageID(prefix string) (string, error) {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, uint64(s.now().UnixNano()))
+	if _, err := io.ReadFull(s.cfg.Rand, b[8:]); err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(b), nil
 }
 
 // newID returns prefix + 128 random bits in hex.

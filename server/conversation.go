@@ -130,7 +130,7 @@ func (s *Server) checkCommitMembers(m *sealinev1.CommitRequest) ([]store.Welcome
 			}
 			welcomed[d] = true
 		}
-		id, err := s.newID("w")
+		id, err := s.newMessageID("w")
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +192,7 @@ func checkHandshake(raw []byte, want mls.ContentType, epoch uint64, field string
 
 // newPost starts a post from the caller.
 func (s *Server) newPost(c caller, kind store.EnvelopeKind, convID string, groupID []byte, epoch uint64, payload []byte) (store.Post, error) {
-	id, err := s.newID("m")
+	id, err := s.newMessageID("m")
 	if err != nil {
 		return store.Post{}, err
 	}

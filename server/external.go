@@ -131,7 +131,7 @@ func (s *Server) removeDevice(ctx context.Context, l store.DeviceLeaf) error {
 	if err != nil {
 		return err
 	}
-	id, err := s.newID("m")
+	id, err := s.newMessageID("m")
 	if err != nil {
 		return err
 	}
