@@ -257,11 +257,12 @@ func (b *batch) flush(ctx context.Context, q Querier) error {
 	return nil
 }
 
-// ackAll applies the acks of a batch on SQLite, setting results: each
+// ackAll applies the acks of a batch (both backends), setting results: each
 // deletes its envelopes at once, as ack does, but the queue counts are
 // lowered once per device and the messages no queue refers to any more
 // deleted dropChunk per statement, after every ack (an ack reads neither
-// the counts nor the messages).
+// the counts nor the messages). The counts are lowered in device order,
+// the one lock order of every node on PostgreSQL.
 func ackAll(ctx context.Context, q Querier, acks []store.AckRequest, results []store.AckResult) error {
 	var devices, ids []string
 	for i, a := range acks {

@@ -44,17 +44,7 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 		if err := s.postAll(ctx, q, posts, results); err != nil {
 			return err
 		}
-		if !s.postgres() {
-			return ackAll(ctx, q, acks, ackResults)
-		}
-		for i, a := range acks {
-			n, err := ack(ctx, q, a.DeviceID, a.Cursor)
-			if err != nil && !errors.Is(err, store.ErrUnknownCursor) {
-				return err
-			}
-			ackResults[i] = store.AckResult{Removed: n, Err: err}
-		}
-		return nil
+		return ackAll(ctx, q, acks, ackResults)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -487,7 +477,7 @@ func ack(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64,
 	if err != nil {
 		return 0, err
 	}
-	return removed, dropUnreferenced(ctx, q, ids)
+	return removed, dropChunked(ctx, q, ids)
 }
 
 // unqueue deletes the device's envelopes up to cursor and returns their
@@ -526,18 +516,6 @@ func dequeue(ctx context.Context, q Querier, deviceID string, cursor uint64) ([]
 		err := r.Scan(&id)
 		return id, err
 	})
-}
-
-func dropUnreferenced(ctx context.Context, q Querier, ids []string) error {
-	slices.Sort(ids)
-	for _, id := range slices.Compact(ids) {
-		_, err := q.Exec(ctx, `DELETE FROM messages WHERE id = $1
-			AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = $1)`, id)
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // QueueLength counts the device's queued envelopes.
