@@ -202,9 +202,9 @@ type AckResult struct {
 
 // Queues stores posts and per-device queues.
 type Queues interface {
-	// Post applies posts in order in one transaction, each in its own
-	// savepoint: a post that fails leaves no trace and does not affect
-	// the others. results[i] belongs to posts[i]. The error is for the
+	// Post applies posts in order in one transaction; a post that fails
+	// leaves no trace and does not affect the others (it writes nothing
+	// before every refusal is ruled out, or runs in its own savepoint). results[i] belongs to posts[i]. The error is for the
 	// batch as a whole (nothing was written).
 	Post(ctx context.Context, posts []Post) (results []PostResult, err error)
 	// Write applies posts as Post does, then acks in order as Ack does,
