@@ -82,6 +82,11 @@ func TestChatSendReadCLI(t *testing.T) {
 	w := startFollow(t, bob("read", "--follow", "@alice")...)
 	c.ok("", alice("send", "bob", "swift-6 live")...)
 	w.expect(t, regexp.MustCompile(`alice: swift-6 live$`))
+	// While the follow holds bob's home, another process on it is refused
+	// with a hint, and the follow is undisturbed.
+	c.fails("", nil, "has this --home open", bob("read")...)
+	c.ok("", alice("send", "bob", "swift-7 still live")...)
+	w.expect(t, regexp.MustCompile(`alice: swift-7 still live$`))
 	if err := w.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +94,7 @@ func TestChatSendReadCLI(t *testing.T) {
 		t.Errorf("read --follow after SIGINT: exit %d, stderr %q", code, stderr)
 	}
 	for _, home := range []string{homeA, homeB, dataDir} {
-		assertNoPlaintext(t, home, "kestrel-1", "plover-2", "heron-5", "swift-6")
+		assertNoPlaintext(t, home, "kestrel-1", "plover-2", "heron-5", "swift-6", "swift-7")
 	}
 
 	for _, tt := range []struct {

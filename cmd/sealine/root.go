@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sealine/sealine/client"
+	"github.com/sealine/sealine/client/localstore"
 )
 
 // Exit codes.
@@ -140,6 +141,8 @@ func hint(err error) string {
 		return "this device's session ended and its local state was removed; run 'sealine login USER'"
 	case errors.Is(err, client.ErrNotLoggedIn):
 		return "run 'sealine register USER' or 'sealine login USER' first"
+	case errors.Is(err, localstore.ErrInUse):
+		return "another sealine process (a chat or read --follow) has this --home open; a device's state has one user at a time: use that one, or close it first"
 	case errors.Is(err, client.ErrAlreadyLoggedIn):
 		return "run 'sealine logout' first, or use another --home"
 	case errors.As(err, new(usageError)):
