@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/sealine/sealine/store"
@@ -16,6 +18,7 @@ var messagingRaces = []struct {
 	{"ConcurrentClaims", testConcurrentClaims},
 	{"ConcurrentCommits", testConcurrentCommits},
 	{"ConcurrentSends", testConcurrentSends},
+	{"ConcurrentBatches", testConcurrentBatches},
 	{"ConcurrentKeyPackageUploads", testConcurrentKeyPackageUploads},
 	{"ConcurrentBlobQuota", testConcurrentBlobQuota},
 }
@@ -172,5 +175,96 @@ func testConcurrentBlobQuota(t *testing.T, nodes []store.Store) {
 	}
 	if used, err := nodes[0].BlobUsage(t.Context(), r.a.u.ID); err != nil || used != 900 {
 		t.Errorf("BlobUsage = %d, %v; want 900", used, err)
+	}
+}
+
+// testConcurrentBatches: batches of sends to four conversations that share
+// a member race, each batch naming the conversations in another order,
+// with one commit per conversation. No batch fails (a deadlock would fail
+// it), every queue's cursors are consecutive, every stored send reaches
+// each recipient once, and no send of the old epoch is queued after the
+// commit that ended it.
+func testConcurrentBatches(t *testing.T, nodes []store.Store) {
+	const rooms, batches = 4, 12
+	s := nodes[0]
+	rs := make([]room, rooms)
+	var hub string // bob of the first room, a member of every room
+	for i := range rs {
+		rs[i] = newRoom(t, s, fmt.Sprint("batches-", i))
+		if i == 0 {
+			hub = rs[0].b.d.ID
+		}
+		c := rs[i].commit("hub", 1)
+		if i > 0 {
+			c.Added = []string{hub}
+			c.Welcomes = []store.Welcome{{ID: "w-hub-" + rs[i].conv.ID, Payload: []byte("welcome"), DeviceIDs: c.Added}}
+		}
+		mustPost(t, s, c)
+	}
+	want := map[string]int{}
+	var mu sync.Mutex
+	errs := parallel(batches+rooms, func(i int) error {
+		if i >= batches {
+			res, err := on(nodes, i).Post(t.Context(), []store.Post{rs[i-batches].commit("end", 2)})
+			if err != nil {
+				return err
+			}
+			return res[0].Err
+		}
+		var posts []store.Post
+		for j := range rooms {
+			r := rs[(i+j)%rooms]
+			posts = append(posts, r.send(fmt.Sprint(i), 2))
+		}
+		res, err := on(nodes, i).Post(t.Context(), posts)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range res {
+			if r.Err != nil && !errors.Is(r.Err, store.ErrStaleEpoch) {
+				return r.Err
+			}
+			for _, d := range r.Recipients {
+				want[d]++
+			}
+		}
+		return nil
+	})
+	for _, err := range errs {
+		wantNoErr(t, "Post", err)
+	}
+	for _, r := range rs {
+		for _, d := range r.member {
+			checkQueue(t, s, d, want[d])
+		}
+	}
+	checkQueue(t, s, hub, want[hub])
+}
+
+// checkQueue checks that a device's queue holds sends stored in it
+// apps times, with consecutive cursors, and no send of an epoch after the
+// commit of that epoch in the same conversation.
+func checkQueue(t *testing.T, s store.Store, deviceID string, apps int) {
+	t.Helper()
+	ended := map[string]uint64{} // conversation: epochs below this are over
+	n := 0
+	for i, e := range queue(t, s, deviceID) {
+		if e.Cursor != uint64(i+1) {
+			t.Fatalf("%s: envelope %d has cursor %d", deviceID, i, e.Cursor)
+		}
+		switch e.Kind {
+		case store.EnvelopeCommit:
+			ended[e.ConversationID] = e.Epoch + 1
+		case store.EnvelopeApplication:
+			n++
+			if e.Epoch < ended[e.ConversationID] {
+				t.Errorf("%s: a send of epoch %d in %s is queued after its commit", deviceID, e.Epoch, e.ConversationID)
+			}
+		}
+	}
+	if n != apps {
+		t.Errorf("%s has %d sends, want %d", deviceID, n, apps)
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"github.com/sealine/sealine/store"
 )
 
-// Application posts on SQLite. A group-commit batch is mostly application
+// Application posts on both backends (PostgreSQL's locking: pgbatch.go).
+// A group-commit batch is mostly application
 // messages, and SQLite runs one statement at a time on its one writer
 // connection, each costing several µs through database/sql; so an
 // application post there skips the savepoint that every other post gets,
@@ -29,11 +30,10 @@ import (
 //
 // Any other error fails the whole transaction (Write's batch error: the
 // committer retries each post alone), since after an unexpected error
-// SQLite may have rolled the transaction back on its own. A post to more
-// than recipientsMax other members goes through a savepoint. PostgreSQL
-// keeps the savepoints for every post: there an error inside a
-// transaction aborts it, several nodes write at once, and each post must
-// take its own locks (see orderPost and bump).
+// SQLite may have rolled the transaction back on its own, and PostgreSQL
+// aborts a transaction after any error. On SQLite a post to more than
+// recipientsMax other members goes through a savepoint; PostgreSQL has
+// locked and read every member's counter already (pgbatch.go).
 
 // batch is what one transaction learned about conversations and
 // counters. Only application posts that do not leave use it. Every
@@ -45,6 +45,7 @@ type batch struct {
 	known    map[senderKey]*groupEpoch
 	counters map[string]*counter // nil: the device has no counter row
 	dirty    []*counter
+	convs    map[string]*conversation // PostgreSQL: what the run locked (pgbatch.go); nil before
 }
 
 type senderKey struct{ conversation, device string }
@@ -129,6 +130,7 @@ func (b *batch) postSaved(ctx context.Context, q Querier, p store.Post, queued *
 // counters are written back and everything forgotten.
 func (b *batch) other(ctx context.Context, q Querier) error {
 	clear(b.known)
+	b.convs = nil
 	if err := b.flush(ctx, q); err != nil {
 		return err
 	}
@@ -144,7 +146,12 @@ func (b *batch) check(ctx context.Context, q Querier, p store.Post) (*groupEpoch
 	ge, ok := b.known[k]
 	if !ok {
 		var err error
-		if ge, err = b.read(ctx, q, p.ConversationID, p.SenderDeviceID); err != nil {
+		if b.convs != nil {
+			ge, err = b.locked(p.ConversationID, p.SenderDeviceID)
+		} else {
+			ge, err = b.read(ctx, q, p.ConversationID, p.SenderDeviceID)
+		}
+		if err != nil {
 			return nil, err
 		}
 		b.known[k] = ge
@@ -245,7 +252,16 @@ func readCounter(ctx context.Context, q Querier, deviceID string) (*counter, err
 
 // flush writes the changed counters back.
 func (b *batch) flush(ctx context.Context, q Querier) error {
+	if b.s.postgres() && len(b.dirty) > 0 {
+		if err := flushUnnest(ctx, q, b.dirty); err != nil {
+			return err
+		}
+	}
 	for _, c := range b.dirty {
+		if b.s.postgres() {
+			c.changed = false
+			continue
+		}
 		_, err := q.Exec(ctx, `UPDATE device_counters SET last_cursor = $2, queued = $3 WHERE device_id = $1`,
 			c.device, c.cursor, c.queued)
 		if err != nil {

@@ -12,8 +12,8 @@ import (
 )
 
 // Post applies the posts in one transaction, each one undone alone if it
-// fails: inside its own savepoint, or, for an application message on
-// SQLite, by finding every refusal before it writes (batch.go). The queue
+// fails: inside its own savepoint, or, for an application message, by
+// finding every refusal before it writes (batch.go). The queue
 // rows of the posts that succeed are inserted together at the end, a few
 // multi-row INSERTs per batch rather than one per post: their cursors
 // were already taken from the counter rows, and nothing in a post reads
@@ -52,38 +52,54 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 	return results, ackResults, nil
 }
 
-// postAll applies posts in q, setting results: on SQLite an application
-// post through the batch (see batch.go), every other post in its own
-// savepoint. An error is for the whole transaction.
+// postAll applies posts in q, setting results: an application post
+// through the batch (see batch.go; on PostgreSQL each run of them first
+// takes its locks, pgbatch.go), every other post in its own savepoint. An
+// error is for the whole transaction.
 func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, results []store.PostResult) error {
 	var queued []queueRow
-	var b *batch
-	if !s.postgres() {
-		b = newBatch(s)
-	}
+	b := newBatch(s)
 	for i, p := range posts {
-		if b != nil && p.Kind == store.EnvelopeApplication && !p.Leave {
+		if batched(p) {
+			if s.postgres() && b.convs == nil {
+				if err := b.lock(ctx, q, run(posts[i:])); err != nil {
+					return err
+				}
+			}
 			var err error
 			if results[i], err = b.post(ctx, q, p, &queued); err != nil {
 				return err
 			}
 			continue
 		}
-		if b != nil {
-			if err := b.other(ctx, q); err != nil {
-				return err
-			}
+		if err := b.other(ctx, q); err != nil {
+			return err
 		}
 		if err := s.postSaved(ctx, q, p, &results[i], &queued); err != nil {
 			return err
 		}
 	}
-	if b != nil {
-		if err := b.flush(ctx, q); err != nil {
-			return err
-		}
+	if err := b.flush(ctx, q); err != nil {
+		return err
+	}
+	if s.postgres() && len(queued) > 0 {
+		return insertQueueUnnest(ctx, q, queued)
 	}
 	return insertQueue(ctx, q, queued)
+}
+
+// batched reports whether p goes through the batch: an application
+// message that does not leave.
+func batched(p store.Post) bool { return p.Kind == store.EnvelopeApplication && !p.Leave }
+
+// run returns the posts at the head of posts that go through the batch.
+func run(posts []store.Post) []store.Post {
+	for i, p := range posts {
+		if !batched(p) {
+			return posts[:i]
+		}
+	}
+	return posts
 }
 
 // postSaved applies one post inside a savepoint, undone if it fails.
