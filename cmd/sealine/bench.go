@@ -15,7 +15,7 @@ import (
 
 // benchFlags are the flags of `sealine bench`.
 type benchFlags struct {
-	rate, metrics, db, pprof              string
+	rate, metrics, db, pprof, clientDir   string
 	allowRemote, fast, json               bool
 	duration, setupTimeout                time.Duration
 	maxMessages                           int64
@@ -76,6 +76,7 @@ Scenarios:
 	fs.StringVar(&f.metrics, "metrics", "", "a --server's Prometheus /metrics URL, for its CPU and memory")
 	fs.StringVar(&f.db, "db", "", "in-process server's database: empty for SQLite in a temp dir, or a postgres:// URL")
 	fs.StringVar(&f.pprof, "pprof", "", "save CPU and heap profiles of this process during the run in DIR")
+	fs.StringVar(&f.clientDir, "client-dir", "", "put the bench clients' local stores in a temp dir under DIR (e.g. /dev/shm), apart from the server's data")
 	fs.DurationVar(&f.setupTimeout, "setup-timeout", 5*time.Minute, "bound on registering users and opening connections")
 	fs.BoolVar(&f.json, "json", false, "print the report as JSON")
 	return cmd
@@ -88,6 +89,7 @@ func (f benchFlags) config(a *app, cmd *cobra.Command, scenario string) (bench.C
 		GroupSize: f.groupSize, Groups: f.groups, Conns: f.conns, Size: f.size, FastClients: f.fast,
 		InFlight:    f.inFlight,
 		AllowRemote: f.allowRemote, MetricsURL: f.metrics, DB: f.db, PprofDir: f.pprof, SetupTimeout: f.setupTimeout,
+		ClientDir: f.clientDir,
 	}
 	bad := func(format string, args ...any) (bench.Config, error) {
 		return bench.Config{}, usageError{fmt.Errorf(format, args...)}

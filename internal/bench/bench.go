@@ -79,6 +79,12 @@ type Config struct {
 	// FastClients replays pre-encrypted MLS messages and counts deliveries
 	// without decrypting, to push the server harder.
 	FastClients bool
+	// ClientDir is where the bench clients' homes (their local SQLite
+	// stores) go, in a temporary directory removed afterwards; "" = next to
+	// the in-process server's data. Real devices write to their own disks:
+	// a memory-backed ClientDir (/dev/shm) keeps many clients' fsyncs from
+	// queueing on the server's disk while the server's data stays on it.
+	ClientDir string
 	// PprofDir, when set, receives cpu.pprof and heap.pprof of this process.
 	PprofDir string
 	// SetupTimeout bounds registering users and opening connections; 0 = 5 min.

@@ -193,3 +193,44 @@ func TestParseLine(t *testing.T) {
 		}
 	}
 }
+
+// TestClientDir: with ClientDir set, the clients' homes (their local
+// stores) are made in a temp dir under it, apart from the server's data,
+// the report says so, and nothing is left there afterwards.
+func TestClientDir(t *testing.T) {
+	clients := t.TempDir()
+	cfg := Config{Scenario: OneToOne, Pairs: 1, Rate: 50, Duration: 500 * time.Millisecond, Drain: 3 * time.Second, ClientDir: clients}
+	e, err := start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.newUser(context.Background(), 0, 1)
+	if err != nil {
+		e.close()
+		t.Fatal(err)
+	}
+	home := filepath.Join(e.homes, "u0")
+	if filepath.Dir(e.homes) != clients || strings.HasPrefix(home, e.dir) {
+		t.Errorf("client home %s: want it under %s, apart from the server's %s", home, clients, e.dir)
+	}
+	if entries, err := os.ReadDir(home); err != nil || len(entries) == 0 {
+		t.Errorf("client home %s: %v, %d entries; want the local store there", home, err, len(entries))
+	}
+	u.close()
+	e.close()
+	if left, _ := os.ReadDir(clients); len(left) != 0 {
+		t.Errorf("left in the client dir after the run: %v", left)
+	}
+
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, cfg, rep)
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, clients) }) {
+		t.Errorf("notes %q do not name the client dir", rep.Notes)
+	}
+	if left, _ := os.ReadDir(clients); len(left) != 0 {
+		t.Errorf("left in the client dir after Run: %v", left)
+	}
+}

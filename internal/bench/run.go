@@ -85,6 +85,9 @@ func (e *env) newReport() *Report {
 		rep.Target = "in-process " + e.url
 		rep.Notes = append(rep.Notes, "the server runs in this process: its CPU, RSS and heap include the bench clients")
 	}
+	if e.cfg.ClientDir != "" {
+		rep.Notes = append(rep.Notes, "client homes (local stores) in "+e.cfg.ClientDir+", apart from the server's data")
+	}
 	if e.cfg.FastClients {
 		rep.Notes = append(rep.Notes, fastNote)
 	}

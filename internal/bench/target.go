@@ -110,6 +110,7 @@ type env struct {
 	srvDone  chan error
 	stop     context.CancelFunc
 	dir      string // temp dir: server data and client homes
+	homes    string // where client homes go: dir, or a temp dir in Config.ClientDir
 	inproc   bool
 	storeTag string
 	srcs     []net.IP // loopback source addresses to spread connections over
@@ -127,8 +128,14 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: temp dir: %w", err)
 	}
-	e := &env{cfg: cfg, dir: dir, url: cfg.ServerURL, caPEM: cfg.CAPEM, metrics: cfg.MetricsURL,
+	e := &env{cfg: cfg, dir: dir, homes: dir, url: cfg.ServerURL, caPEM: cfg.CAPEM, metrics: cfg.MetricsURL,
 		password: "bench password " + randHex(8), prefix: "b" + randHex(4)}
+	if cfg.ClientDir != "" {
+		if e.homes, err = os.MkdirTemp(cfg.ClientDir, "sealine-bench-clients-"); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("bench: client dir: %w", err)
+		}
+	}
 	e.srcs = sourceAddrs(cfg)
 	if cfg.ServerURL == "" {
 		err = e.startServer(ctx)
@@ -202,6 +209,7 @@ func (e *env) close() {
 		e.dropSchema()
 	}
 	os.RemoveAll(e.dir)
+	os.RemoveAll(e.homes)
 }
 
 // sourceAddrs returns the loopback source addresses to bind client

@@ -41,7 +41,7 @@ func randHex(n int) string {
 // newUser registers user i and opens its messenger with kps KeyPackages
 // published; kps 0 opens no messenger.
 func (e *env) newUser(ctx context.Context, i, kps int) (*user, error) {
-	home := filepath.Join(e.dir, "u"+strconv.Itoa(i))
+	home := filepath.Join(e.homes, "u"+strconv.Itoa(i))
 	if err := os.Mkdir(home, 0o700); err != nil {
 		return nil, fmt.Errorf("bench: client home: %w", err)
 	}
