@@ -227,3 +227,47 @@ func testBatchManyRooms(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testBatchDuplicates: in one batch, a second post of a client message id
+// is a duplicate and takes no room under the queue bound; a post refused
+// leaves its client message id free for the next; posts without one, or
+// with the same id twice, are told apart by their ids.
+func testBatchDuplicates(t *testing.T, s store.Store) {
+	r := newRoom(t, s, "bdup")
+	others := []string{r.a2.ID, r.b.d.ID}
+	send := func(id string, epoch uint64) store.Post {
+		p := r.send(id, epoch)
+		p.MaxQueue = 3
+		return p
+	}
+	again := send("1", 1)
+	again.ID = "m-bdup-again"
+	stale := send("2", 7)
+	stale.ID = "m-bdup-stale"
+	postAll(t, s, []batchPost{
+		{post: send("1", 1), to: others},
+		{post: again, dup: true},
+		{post: stale, err: store.ErrStaleEpoch},
+		{post: send("2", 1), to: others},
+		{post: send("3", 1), err: store.ErrQueueFull},
+	})
+	noClient := func(id string) store.Post {
+		p := r.send(id, 1)
+		p.ClientMessageID = nil
+		return p
+	}
+	acks := []store.AckRequest{{DeviceID: r.b.d.ID, Cursor: 3}, {DeviceID: r.a2.ID, Cursor: 3}}
+	_, _, err := s.Write(t.Context(), nil, acks)
+	wantNoErr(t, "Write", err)
+	postAll(t, s, []batchPost{
+		{post: noClient("4"), to: others},
+		{post: noClient("5"), to: others},
+		{post: noClient("5"), dup: true},
+	})
+	for _, d := range others {
+		want := []string{"4:ciphertext-4", "5:ciphertext-5"}
+		if got := payloads(t, s, d); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s queue = %v, want %v", d, got, want)
+		}
+	}
+}

@@ -30,6 +30,7 @@ var messagingTests = []struct {
 	{"BatchLargeGroup", testBatchLargeGroup},
 	{"BatchAckDrops", testBatchAckDrops},
 	{"BatchManyRooms", testBatchManyRooms},
+	{"BatchDuplicates", testBatchDuplicates},
 	{"QueueBound", testQueueBound},
 	{"Ack", testAck},
 	{"WriteAcks", testWriteAcks},

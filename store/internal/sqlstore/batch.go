@@ -86,6 +86,12 @@ func (b *batch) post(ctx context.Context, q Querier, p store.Post, queued *[]que
 	if err != nil || !fresh {
 		return store.PostResult{Duplicate: err == nil}, err
 	}
+	return b.queue(p, to, queued), nil
+}
+
+// queue takes the next cursor of each counter in to for p, stored, and
+// appends p's queue rows to queued.
+func (b *batch) queue(p store.Post, to []*counter, queued *[]queueRow) store.PostResult {
 	devices := make([]string, len(to))
 	for i, c := range to {
 		c.cursor++
@@ -97,7 +103,7 @@ func (b *batch) post(ctx context.Context, q Querier, p store.Post, queued *[]que
 		devices[i] = c.device
 		*queued = append(*queued, queueRow{device: c.device, message: p.ID, cursor: uint64(c.cursor)})
 	}
-	return store.PostResult{Recipients: devices, Epoch: p.Epoch}, nil
+	return store.PostResult{Recipients: devices, Epoch: p.Epoch}
 }
 
 // refused is the result of a post refused with err before it wrote: a

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/sealine/sealine/store"
@@ -22,10 +23,15 @@ import (
 //     it), and the members' counter rows FOR UPDATE in device order, the
 //     one order in which every node locks counters.
 //
-// Each post then checks membership, group, epoch and the queue bound in
-// memory, is inserted (its one statement) and takes its cursors in memory,
-// as on SQLite (batch.go); the counters are written back in one statement
-// and the queue rows inserted in one.
+// Then one query finds which posts of the run are stored already (by id
+// or by sender and client message id: a duplicate, whatever else it would
+// get), each other post is checked in memory as on SQLite (batch.go:
+// membership, group, epoch, then the queue bound counting the posts of
+// the run ahead of it), the run's messages are inserted in one statement,
+// and the posts inserted take their cursors in memory. The counters are
+// written back in one statement and the queue rows inserted in one. A run
+// of any length is thus six statements, where a savepoint per post took
+// five each.
 
 // lockConversations takes the share locks of step 1.
 const lockConversations = `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR SHARE`
@@ -139,4 +145,168 @@ func insertQueueUnnest(ctx context.Context, q Querier, rows []queueRow) error {
 	_, err := q.Exec(ctx, `INSERT INTO queue (device_id, cursor, message_id)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])`, devices, cursors, messages)
 	return err
+}
+
+// postRun applies a run of application posts (PostgreSQL), setting
+// results: it locks and reads what they need, finds which are stored
+// already (a duplicate, whatever else it would get) and every other
+// refusal, inserts the rest in one statement, and queues those it
+// inserted. A post stored by another node since is a duplicate too; the
+// queue bound then counted it, which can only refuse a later post early.
+func (b *batch) postRun(ctx context.Context, q Querier, posts []store.Post, results []store.PostResult, queued *[]queueRow) error {
+	if err := b.lock(ctx, q, posts); err != nil {
+		return err
+	}
+	known, err := storedOf(ctx, q, posts)
+	if err != nil {
+		return err
+	}
+	ahead := map[string]int64{} // device: posts of the run queued for it
+	tos := make([][]*counter, len(posts))
+	var accepted []int
+	for i, p := range posts {
+		if known.has(p) {
+			results[i] = store.PostResult{Duplicate: true}
+			continue
+		}
+		ge, err := b.check(ctx, q, p)
+		if err == nil {
+			tos[i], err = b.takeAhead(ge.to, p.MaxQueue, ahead)
+		}
+		if err != nil {
+			if !outcome(err) {
+				return err
+			}
+			results[i] = store.PostResult{Err: err}
+			continue
+		}
+		known.add(p)
+		accepted = append(accepted, i)
+	}
+	fresh, err := insertMessages(ctx, q, posts, accepted)
+	if err != nil {
+		return err
+	}
+	for _, i := range accepted {
+		if !fresh[posts[i].ID] {
+			results[i] = store.PostResult{Duplicate: true}
+			continue
+		}
+		results[i] = b.queue(posts[i], tos[i], queued)
+	}
+	return nil
+}
+
+// takeAhead is take for a run: the counters of the devices that have
+// one, or store.ErrQueueFull if a post would pass max in any of their
+// queues, counting the posts of the run ahead of it; it counts this one.
+func (b *batch) takeAhead(devices []string, max int, ahead map[string]int64) ([]*counter, error) {
+	to := make([]*counter, 0, len(devices))
+	for _, d := range devices {
+		c := b.counters[d]
+		if c == nil {
+			continue
+		}
+		if max > 0 && c.queued+ahead[d] >= int64(max) {
+			return nil, fmt.Errorf("%w: %s", store.ErrQueueFull, d)
+		}
+		to = append(to, c)
+	}
+	for _, c := range to {
+		ahead[c.device]++
+	}
+	return to, nil
+}
+
+// storedSet is the ids and (sender, client message id) pairs of stored
+// messages.
+type storedSet struct{ ids, clients map[string]bool }
+
+func clientKey(sender string, clientID []byte) string { return sender + "\x00" + string(clientID) }
+
+func (s storedSet) has(p store.Post) bool {
+	return s.ids[p.ID] || (p.ClientMessageID != nil && s.clients[clientKey(p.SenderDeviceID, p.ClientMessageID)])
+}
+
+func (s storedSet) add(p store.Post) {
+	s.ids[p.ID] = true
+	if p.ClientMessageID != nil {
+		s.clients[clientKey(p.SenderDeviceID, p.ClientMessageID)] = true
+	}
+}
+
+// storedOf reads which of the posts are stored already, in one query.
+func storedOf(ctx context.Context, q Querier, posts []store.Post) (storedSet, error) {
+	ids, senders, clients := make([]string, len(posts)), make([]string, 0, len(posts)), make([][]byte, 0, len(posts))
+	for i, p := range posts {
+		ids[i] = p.ID
+		if p.ClientMessageID != nil {
+			senders, clients = append(senders, p.SenderDeviceID), append(clients, p.ClientMessageID)
+		}
+	}
+	rows, err := q.Query(ctx, `SELECT id, sender_device_id, client_message_id FROM messages WHERE id = ANY($1)
+		UNION ALL SELECT m.id, m.sender_device_id, m.client_message_id
+		FROM unnest($2::text[], $3::bytea[]) AS v(s, c)
+		JOIN messages m ON m.sender_device_id = v.s AND m.client_message_id = v.c`, ids, senders, clients)
+	if err != nil {
+		return storedSet{}, err
+	}
+	type message struct {
+		id, sender string
+		client     []byte
+	}
+	got, err := collect(rows, func(r Row) (message, error) {
+		var m message
+		return m, r.Scan(&m.id, &m.sender, &m.client)
+	})
+	if err != nil {
+		return storedSet{}, err
+	}
+	set := storedSet{ids: map[string]bool{}, clients: map[string]bool{}}
+	for _, m := range got {
+		set.ids[m.id] = true
+		if m.client != nil {
+			set.clients[clientKey(m.sender, m.client)] = true
+		}
+	}
+	return set, nil
+}
+
+// insertMessages inserts the messages of posts[i] for i in which, in one
+// statement, and returns the ids it inserted (ON CONFLICT DO NOTHING
+// skips one stored meanwhile).
+func insertMessages(ctx context.Context, q Querier, posts []store.Post, which []int) (map[string]bool, error) {
+	if len(which) == 0 {
+		return nil, nil
+	}
+	n := len(which)
+	ids, convs, senders := make([]string, n), make([]string, n), make([]string, n)
+	clients, payloads := make([][]byte, n), make([][]byte, n)
+	kinds, epochs, ats := make([]int64, n), make([]int64, n), make([]int64, n)
+	for j, i := range which {
+		p := posts[i]
+		ids[j], convs[j], senders[j] = p.ID, p.ConversationID, p.SenderDeviceID
+		clients[j], payloads[j] = p.ClientMessageID, blob(p.Payload)
+		kinds[j], epochs[j], ats[j] = int64(p.Kind), int64(p.Epoch), unixNano(p.At)
+	}
+	rows, err := q.Query(ctx, `INSERT INTO messages (id, conversation_id, sender_device_id, client_message_id,
+			kind, epoch, payload, created_ns)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[], $6::bigint[],
+			$7::bytea[], $8::bigint[])
+		ON CONFLICT DO NOTHING RETURNING id`, ids, convs, senders, clients, kinds, epochs, payloads, ats)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	got, err := collect(rows, func(r Row) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
+	fresh := make(map[string]bool, len(got))
+	for _, id := range got {
+		fresh[id] = true
+	}
+	return fresh, nil
 }

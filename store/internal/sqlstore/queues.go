@@ -59,13 +59,17 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, results []store.PostResult) error {
 	var queued []queueRow
 	b := newBatch(s)
-	for i, p := range posts {
-		if batched(p) {
-			if s.postgres() && b.convs == nil {
-				if err := b.lock(ctx, q, run(posts[i:])); err != nil {
-					return err
-				}
+	for i := 0; i < len(posts); i++ {
+		p := posts[i]
+		switch {
+		case batched(p) && s.postgres():
+			n := len(run(posts[i:]))
+			if err := b.postRun(ctx, q, posts[i:i+n], results[i:i+n], &queued); err != nil {
+				return err
 			}
+			i += n - 1
+			continue
+		case batched(p):
 			var err error
 			if results[i], err = b.post(ctx, q, p, &queued); err != nil {
 				return err
