@@ -271,3 +271,43 @@ func testBatchDuplicates(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testBatchAcks: acks of one device in one Write count their envelopes as
+// if they ran in turn (a lower cursor after a higher one removes nothing
+// and is no error), an ack past the last cursor is refused without
+// stopping the others, and the queue counts fall by what was removed.
+func testBatchAcks(t *testing.T, s store.Store) {
+	r := newRoom(t, s, "backs")
+	var posts []batchPost
+	for i := range 5 {
+		posts = append(posts, batchPost{post: r.send(fmt.Sprint(i), 1)})
+	}
+	postAll(t, s, posts)
+	// bob and alice's second device hold cursors 1..6.
+	acks := []store.AckRequest{
+		{DeviceID: r.b.d.ID, Cursor: 2}, {DeviceID: r.b.d.ID, Cursor: 1}, {DeviceID: r.b.d.ID, Cursor: 7},
+		{DeviceID: r.b.d.ID, Cursor: 4}, {DeviceID: r.a2.ID, Cursor: 6}, {DeviceID: r.b.d.ID, Cursor: 4},
+	}
+	_, got, err := s.Write(t.Context(), nil, acks)
+	wantNoErr(t, "Write", err)
+	want := []store.AckResult{{Removed: 2}, {}, {Err: store.ErrUnknownCursor}, {Removed: 2}, {Removed: 6}, {}}
+	for i := range want {
+		if got[i].Removed != want[i].Removed || !errors.Is(got[i].Err, want[i].Err) || (got[i].Err == nil) != (want[i].Err == nil) {
+			t.Errorf("ack %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for d, want := range map[string]int64{r.b.d.ID: 2, r.a2.ID: 0} {
+		if n, err := s.QueueLength(t.Context(), d); err != nil || n != want {
+			t.Errorf("QueueLength(%s) = %d, %v; want %d", d, n, err, want)
+		}
+	}
+	// The counts fell by exactly what was removed: a bound of 3 leaves
+	// bob room for one more.
+	for _, want := range []error{nil, store.ErrQueueFull} {
+		p := r.send(fmt.Sprint("bound-", want == nil), 1)
+		p.MaxQueue = 3
+		if err := postOne(t, s, p).Err; !errors.Is(err, want) || (want == nil) != (err == nil) {
+			t.Errorf("Post with 2 of 3 queued: %v, want %v", err, want)
+		}
+	}
+}

@@ -31,6 +31,7 @@ var messagingTests = []struct {
 	{"BatchAckDrops", testBatchAckDrops},
 	{"BatchManyRooms", testBatchManyRooms},
 	{"BatchDuplicates", testBatchDuplicates},
+	{"BatchAcks", testBatchAcks},
 	{"QueueBound", testQueueBound},
 	{"Ack", testAck},
 	{"WriteAcks", testWriteAcks},

@@ -279,7 +279,8 @@ func (b *batch) flush(ctx context.Context, q Querier) error {
 	return nil
 }
 
-// ackAll applies the acks of a batch (both backends), setting results: each
+// ackAll applies the acks of a batch on SQLite (PostgreSQL: ackAllUnnest,
+// pgack.go), setting results: each
 // deletes its envelopes at once, as ack does, but the queue counts are
 // lowered once per device and the messages no queue refers to any more
 // deleted dropChunk per statement, after every ack (an ack reads neither

@@ -44,6 +44,9 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 		if err := s.postAll(ctx, q, posts, results); err != nil {
 			return err
 		}
+		if s.postgres() && len(acks) > 0 {
+			return ackAllUnnest(ctx, q, acks, ackResults)
+		}
 		return ackAll(ctx, q, acks, ackResults)
 	})
 	if err != nil {
