@@ -19,6 +19,7 @@ var messagingRaces = []struct {
 	{"ConcurrentCommits", testConcurrentCommits},
 	{"ConcurrentSends", testConcurrentSends},
 	{"ConcurrentBatches", testConcurrentBatches},
+	{"ConcurrentPostAcks", testConcurrentPostAcks},
 	{"ConcurrentKeyPackageUploads", testConcurrentKeyPackageUploads},
 	{"ConcurrentBlobQuota", testConcurrentBlobQuota},
 }
@@ -266,5 +267,39 @@ func checkQueue(t *testing.T, s store.Store, deviceID string, apps int) {
 	}
 	if n != apps {
 		t.Errorf("%s has %d sends, want %d", deviceID, n, apps)
+	}
+}
+
+// testConcurrentPostAcks: two Writes race, round after round, each
+// posting to one room and acking the other room's recipient, which the
+// other Write posts to: each locks the other's counter for its acks. No
+// Write fails (a deadlock would fail one).
+func testConcurrentPostAcks(t *testing.T, nodes []store.Store) {
+	const rounds = 20
+	x, y := newRoom(t, nodes[0], "postacks-x"), newRoom(t, nodes[0], "postacks-y")
+	for k := range rounds {
+		errs := parallel(2, func(i int) error {
+			post, acked := x, y
+			if i == 1 {
+				post, acked = y, x
+			}
+			acks := []store.AckRequest{{DeviceID: acked.b.d.ID, Cursor: uint64(k + 1)}}
+			res, ackRes, err := on(nodes, i).Write(t.Context(), []store.Post{post.send(fmt.Sprint(k), 1)}, acks)
+			switch {
+			case err != nil:
+				return err
+			case res[0].Err != nil:
+				return res[0].Err
+			}
+			return ackRes[0].Err
+		})
+		for _, err := range errs {
+			wantNoErr(t, fmt.Sprint("Write, round ", k), err)
+		}
+	}
+	for _, r := range []room{x, y} {
+		if n, err := nodes[0].QueueLength(t.Context(), r.b.d.ID); err != nil || n != 1 {
+			t.Errorf("QueueLength(%s) = %d, %v; want 1", r.b.d.ID, n, err)
+		}
 	}
 }

@@ -46,6 +46,10 @@ type batch struct {
 	counters map[string]*counter // nil: the device has no counter row
 	dirty    []*counter
 	convs    map[string]*conversation // PostgreSQL: what the run locked (pgbatch.go); nil before
+	// acked are the devices whose queue counts the transaction's acks
+	// lower after the posts (PostgreSQL): the first run locks their
+	// counters with its own, in one device order.
+	acked []string
 }
 
 type senderKey struct{ conversation, device string }

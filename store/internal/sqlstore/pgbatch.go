@@ -37,7 +37,9 @@ import (
 const lockConversations = `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR SHARE`
 
 // readLocked is step 2: one row per member of each conversation, with its
-// counter (-1 when it has none). The members are selected by conversation
+// counter (-1 when it has none). It locks the counters of the devices in
+// $2 as well: those the transaction's acks lower after its posts (see
+// batch.acked), so that they are locked in the same device order. The members are selected by conversation
 // id as well, so that even without statistics (a fresh schema) the
 // planner reads them through the primary key, not a scan of the table.
 const readLocked = `WITH m AS (
@@ -45,7 +47,8 @@ const readLocked = `WITH m AS (
 		JOIN conversation_members m ON m.conversation_id = c.id
 		WHERE c.id = ANY($1) AND m.conversation_id = ANY($1)),
 	k AS (SELECT device_id, last_cursor, queued FROM device_counters
-		WHERE device_id IN (SELECT device_id FROM m) ORDER BY device_id FOR UPDATE)
+		WHERE device_id IN (SELECT device_id FROM m UNION SELECT unnest($2::text[]))
+		ORDER BY device_id FOR UPDATE)
 	SELECT m.id, m.epoch, m.group_id, m.device_id, coalesce(k.last_cursor, -1), coalesce(k.queued, 0)
 	FROM m LEFT JOIN k ON k.device_id = m.device_id ORDER BY m.id, m.device_id`
 
@@ -75,9 +78,10 @@ func (b *batch) lock(ctx context.Context, q Querier, posts []store.Post) error {
 	}); err != nil {
 		return err
 	}
-	if rows, err = q.Query(ctx, readLocked, ids); err != nil {
+	if rows, err = q.Query(ctx, readLocked, ids, b.acked); err != nil {
 		return err
 	}
+	b.acked = nil // locked until the transaction ends
 	type member struct {
 		conversation string
 		groupID      []byte

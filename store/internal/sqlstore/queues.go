@@ -41,7 +41,7 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 	results := make([]store.PostResult, len(posts))
 	ackResults := make([]store.AckResult, len(acks))
 	err := s.tx(ctx, func(q Querier) error {
-		if err := s.postAll(ctx, q, posts, results); err != nil {
+		if err := s.postAll(ctx, q, posts, acks, results); err != nil {
 			return err
 		}
 		if s.postgres() && len(acks) > 0 {
@@ -57,11 +57,15 @@ func (s *Store) write(ctx context.Context, posts []store.Post, acks []store.AckR
 
 // postAll applies posts in q, setting results: an application post
 // through the batch (see batch.go; on PostgreSQL each run of them first
-// takes its locks, pgbatch.go), every other post in its own savepoint. An
-// error is for the whole transaction.
-func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, results []store.PostResult) error {
+// takes its locks, pgbatch.go, with the counters of the devices of acks,
+// which the transaction lowers after the posts), every other post in its
+// own savepoint. An error is for the whole transaction.
+func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, acks []store.AckRequest, results []store.PostResult) error {
 	var queued []queueRow
 	b := newBatch(s)
+	for _, a := range acks {
+		b.acked = append(b.acked, a.DeviceID)
+	}
 	for i := 0; i < len(posts); i++ {
 		p := posts[i]
 		switch {
