@@ -222,8 +222,8 @@ func (b *batch) takeAhead(devices []string, max int, ahead map[string]int64) ([]
 	return to, nil
 }
 
-// storedSet is the ids and (sender, client message id) pairs of stored
-// messages.
+// storedSet is the ids and (sender, client message id) pairs of messages
+// stored by the run's posts ahead.
 type storedSet struct{ ids, clients map[string]bool }
 
 func clientKey(sender string, clientID []byte) string { return sender + "\x00" + string(clientID) }
@@ -239,39 +239,38 @@ func (s storedSet) add(p store.Post) {
 	}
 }
 
-// storedOf reads which of the posts are stored already, in one query.
+// storedQuery returns the (1-based) positions of the posts whose id, or
+// sender and client message id, is stored. Each is one probe of a unique
+// index: a LIMIT in a LATERAL subquery keeps the planner from turning the
+// probes into a scan of the table hashed against the list, which it
+// prefers for long lists on a table without statistics.
+const storedQuery = `SELECT v.i FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS v(id, s, c, i)
+	LEFT JOIN LATERAL (SELECT 1 AS hit FROM messages m WHERE m.id = v.id LIMIT 1) a ON true
+	LEFT JOIN LATERAL (SELECT 1 AS hit FROM messages m
+		WHERE m.sender_device_id = v.s AND m.client_message_id = v.c LIMIT 1) b ON true
+	WHERE a.hit IS NOT NULL OR b.hit IS NOT NULL`
+
+// storedOf reads which of the posts are stored already, in one query; the
+// set it returns holds them, for the run to add its own.
 func storedOf(ctx context.Context, q Querier, posts []store.Post) (storedSet, error) {
-	ids, senders, clients := make([]string, len(posts)), make([]string, 0, len(posts)), make([][]byte, 0, len(posts))
+	ids, senders, clients := make([]string, len(posts)), make([]string, len(posts)), make([][]byte, len(posts))
 	for i, p := range posts {
-		ids[i] = p.ID
-		if p.ClientMessageID != nil {
-			senders, clients = append(senders, p.SenderDeviceID), append(clients, p.ClientMessageID)
-		}
+		ids[i], senders[i], clients[i] = p.ID, p.SenderDeviceID, p.ClientMessageID
 	}
-	rows, err := q.Query(ctx, `SELECT id, sender_device_id, client_message_id FROM messages WHERE id = ANY($1)
-		UNION ALL SELECT m.id, m.sender_device_id, m.client_message_id
-		FROM unnest($2::text[], $3::bytea[]) AS v(s, c)
-		JOIN messages m ON m.sender_device_id = v.s AND m.client_message_id = v.c`, ids, senders, clients)
+	rows, err := q.Query(ctx, storedQuery, ids, senders, clients)
 	if err != nil {
 		return storedSet{}, err
 	}
-	type message struct {
-		id, sender string
-		client     []byte
-	}
-	got, err := collect(rows, func(r Row) (message, error) {
-		var m message
-		return m, r.Scan(&m.id, &m.sender, &m.client)
+	got, err := collect(rows, func(r Row) (int64, error) {
+		var i int64
+		return i, r.Scan(&i)
 	})
 	if err != nil {
 		return storedSet{}, err
 	}
 	set := storedSet{ids: map[string]bool{}, clients: map[string]bool{}}
-	for _, m := range got {
-		set.ids[m.id] = true
-		if m.client != nil {
-			set.clients[clientKey(m.sender, m.client)] = true
-		}
+	for _, i := range got {
+		set.add(posts[i-1])
 	}
 	return set, nil
 }
