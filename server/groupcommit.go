@@ -222,15 +222,7 @@ func ensure(results []store.PostResult, n int) []store.PostResult {
 }
 
 // outcome reports whether err is nil or a post's own refusal.
-func outcome(err error) bool {
-	for _, want := range []error{store.ErrNotMember, store.ErrStaleEpoch, store.ErrQueueFull,
-		store.ErrGroupMismatch, store.ErrNoDevice} {
-		if errors.Is(err, want) {
-			return true
-		}
-	}
-	return err == nil
-}
+func outcome(err error) bool { return err == nil || store.IsRefusal(err) }
 
 // hint wakes the recipients of every stored post.
 func (c *committer) hint(results []store.PostResult) {

@@ -200,6 +200,17 @@ type AckResult struct {
 	Err error
 }
 
+// IsRefusal reports whether err is one of a post's own refusals: the post
+// fails alone and the other posts of its batch go on.
+func IsRefusal(err error) bool {
+	for _, want := range []error{ErrNotMember, ErrStaleEpoch, ErrQueueFull, ErrGroupMismatch, ErrNoDevice} {
+		if errors.Is(err, want) {
+			return true
+		}
+	}
+	return false
+}
+
 // Queues stores posts and per-device queues.
 type Queues interface {
 	// Post applies posts in order in one transaction; a post that fails

@@ -114,7 +114,7 @@ func (b *batch) queue(p store.Post, to []*counter, queued *[]queueRow) store.Pos
 // duplicate when it is already stored, else err if err is the post's own
 // outcome; any other error is the transaction's.
 func (b *batch) refused(ctx context.Context, q Querier, p store.Post, err error) (store.PostResult, error) {
-	if !outcome(err) {
+	if !store.IsRefusal(err) {
 		return store.PostResult{}, err
 	}
 	dup, derr := stored(ctx, q, p)
@@ -333,17 +333,6 @@ func dropChunked(ctx context.Context, q Querier, ids []string) error {
 		}
 	}
 	return nil
-}
-
-// outcome reports whether err is one of a post's own refusals.
-func outcome(err error) bool {
-	for _, want := range []error{store.ErrNotMember, store.ErrStaleEpoch, store.ErrQueueFull,
-		store.ErrGroupMismatch, store.ErrNoDevice} {
-		if errors.Is(err, want) {
-			return true
-		}
-	}
-	return false
 }
 
 // stored reports whether an application post is already stored: its id,

@@ -178,7 +178,7 @@ func (b *batch) postRun(ctx context.Context, q Querier, posts []store.Post, resu
 			tos[i], err = b.takeAhead(ge.to, p.MaxQueue, ahead)
 		}
 		if err != nil {
-			if !outcome(err) {
+			if !store.IsRefusal(err) {
 				return err
 			}
 			results[i] = store.PostResult{Err: err}
