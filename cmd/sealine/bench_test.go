@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"testing"
 )
 
@@ -53,6 +54,7 @@ func TestBenchRefuses(t *testing.T) {
 		{"in-flight must be 1..1024", []string{"bench", "1to1", "--in-flight", "100000"}},
 		{"invalid argument", []string{"bench", "1to1", "--in-flight", "many"}},
 		{"want 1 argument", []string{"bench"}},
+		{"client dir", []string{"bench", "1to1", "--client-dir", filepath.Join(t.TempDir(), "missing", "dir")}},
 	}
 	for _, tc := range cases {
 		c.fails("", nil, tc.want, tc.args...)
