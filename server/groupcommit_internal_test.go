@@ -49,15 +49,8 @@ func (c *countingQueues) Write(ctx context.Context, posts []store.Post, acks []s
 // are written in far fewer transactions than sends, each caller gets its
 // own result, and every recipient's cursors run 1..n without a gap.
 func TestGroupCommitManySenders(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, cq, c := sqliteCommitter(t)
 	conv, sender, recipients := seedConversation(t, st, 3)
-	cq := &countingQueues{Queues: st}
-	c := newCommitter(cq, NewLocalNotifier(), 512, slog.New(slog.DiscardHandler))
-	defer c.close()
 	const n = 400
 	var wg sync.WaitGroup
 	var dups atomic.Int32
@@ -321,15 +314,8 @@ func TestGroupCommitAcks(t *testing.T) {
 // TestGroupCommitAcksWithPosts: on a real store, posts and acks handed
 // over together are written in shared batches and each gets its result.
 func TestGroupCommitAcksWithPosts(t *testing.T) {
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, cq, c := sqliteCommitter(t)
 	conv, sender, recipients := seedConversation(t, st, 2)
-	cq := &countingQueues{Queues: st}
-	c := newCommitter(cq, NewLocalNotifier(), 512, slog.New(slog.DiscardHandler))
-	defer c.close()
 	const n = 200
 	var wg sync.WaitGroup
 	for i := range n {
@@ -370,4 +356,19 @@ func TestGroupCommitAcksWithPosts(t *testing.T) {
 	if len(cq.batches) >= 3*n/2 {
 		t.Errorf("%d batches for %d posts and %d acks: acks are not batched", len(cq.batches), n, 2*n)
 	}
+}
+
+// sqliteCommitter is a committer over a fresh SQLite store, counting its
+// batches; both are closed at cleanup.
+func sqliteCommitter(t *testing.T) (*sqlite.Store, *countingQueues, *committer) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cq := &countingQueues{Queues: st}
+	c := newCommitter(cq, NewLocalNotifier(), 512, slog.New(slog.DiscardHandler))
+	t.Cleanup(c.close)
+	return st, cq, c
 }

@@ -169,11 +169,7 @@ func testBatchLargeGroup(t *testing.T, s store.Store) {
 // refers to any more, and only those.
 func testBatchAckDrops(t *testing.T, s store.Store) {
 	r := newRoom(t, s, "bdrop")
-	var posts []batchPost
-	for i := range 20 {
-		posts = append(posts, batchPost{post: r.send(fmt.Sprint(i), 1)})
-	}
-	postAll(t, s, posts)
+	postAll(t, s, sends(r, 20))
 	// bob and alice's second device hold the welcome and the 20 messages
 	// at cursors 1..21; alice's first device holds the first commit.
 	acks := []store.AckRequest{{DeviceID: r.b.d.ID, Cursor: 21}, {DeviceID: r.a2.ID, Cursor: 11}}
@@ -278,11 +274,7 @@ func testBatchDuplicates(t *testing.T, s store.Store) {
 // stopping the others, and the queue counts fall by what was removed.
 func testBatchAcks(t *testing.T, s store.Store) {
 	r := newRoom(t, s, "backs")
-	var posts []batchPost
-	for i := range 5 {
-		posts = append(posts, batchPost{post: r.send(fmt.Sprint(i), 1)})
-	}
-	postAll(t, s, posts)
+	postAll(t, s, sends(r, 5))
 	// bob and alice's second device hold cursors 1..6.
 	acks := []store.AckRequest{
 		{DeviceID: r.b.d.ID, Cursor: 2}, {DeviceID: r.b.d.ID, Cursor: 1}, {DeviceID: r.b.d.ID, Cursor: 7},
@@ -310,4 +302,13 @@ func testBatchAcks(t *testing.T, s store.Store) {
 			t.Errorf("Post with 2 of 3 queued: %v, want %v", err, want)
 		}
 	}
+}
+
+// sends is n application posts from r's first device, payloads "0".."n-1".
+func sends(r room, n int) []batchPost {
+	posts := make([]batchPost, n)
+	for i := range posts {
+		posts[i] = batchPost{post: r.send(fmt.Sprint(i), 1)}
+	}
+	return posts
 }
