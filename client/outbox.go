@@ -62,15 +62,21 @@ var errClosed = errors.New("messenger closed")
 
 // enqueue hands c to the outbox and waits for its outcome.
 func (m *Messenger) enqueue(ctx context.Context, convID string, c *Content, keep bool) error {
-	o := &outgoing{ctx: ctx, conv: convID, c: c, keep: keep, res: make(chan error, 1), cmid: make([]byte, 16)}
+	o := &outgoing{ctx: ctx, conv: convID, c: c, keep: keep, res: make(chan error, 1)}
 	c.SentAt = m.now()
 	var err error
 	if c.ID, err = m.newMessageID(c.SentAt); err != nil {
 		return err
 	}
-	if _, err := io.ReadFull(m.c.rand, o.cmid); err != nil {
-		return fmt.Errorf("send: %w", err)
+	// The client message id has the same layout as a message id (time
+	// first, then randomness) but is drawn apart, so the server does not
+	// learn the message id. Time first keeps the server's idempotency
+	// index appending instead of writing random pages.
+	cmid, err := m.newMessageID(c.SentAt)
+	if err != nil {
+		return err
 	}
+	o.cmid = cmid[:]
 	queue, life, ok := m.startOutbox()
 	if !ok {
 		return fmt.Errorf("send: %w", errClosed)

@@ -1226,7 +1226,10 @@ func (*ProposeResponse) Descriptor() ([]byte, []int) {
 type SendRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	ConversationId string                 `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
-	// client_message_id: 16 random bytes chosen by the sending device.
+	// client_message_id: 16 bytes chosen by the sending device, unique per
+	// device. The SDK puts the send time first (milliseconds, 6 bytes
+	// big-endian) and 10 random bytes after it, so that the server's
+	// de-duplication index grows at its end.
 	ClientMessageId []byte `protobuf:"bytes,2,opt,name=client_message_id,json=clientMessageId,proto3" json:"client_message_id,omitempty"`
 	Epoch           uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// message: an MLSMessage-encoded PrivateMessage, <= 192 KiB.
