@@ -56,7 +56,9 @@ func (s *churn) measure(ctx context.Context, rec *recorder) {
 		if !s.commit(rec, func(ctx context.Context) error { return creator.m.Add(ctx, s.conv, u.name) }) {
 			continue
 		}
-		s.e.sendOne(&flow{u: creator, conv: s.conv, fanout: len(s.members) - 1}, time.Now(), rec, nil)
+		sctx, cancel := context.WithTimeout(context.Background(), sendTimeout)
+		s.e.sendOne(sctx, &flow{u: creator, conv: s.conv, fanout: len(s.members) - 1}, time.Now(), rec, nil)
+		cancel()
 		sent++
 		s.commit(rec, func(ctx context.Context) error { return creator.m.Remove(ctx, s.conv, u.name) })
 	}
