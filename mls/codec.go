@@ -77,16 +77,25 @@ func (w *writer) Raw(b []byte) { w.b = append(w.b, b...) }
 
 // Varint appends v in the minimal MLS varint encoding.
 func (w *writer) Varint(v uint64) {
+	b, err := appendVarint(w.b, v)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	w.b = b
+}
+
+// appendVarint appends v in the minimal MLS varint encoding to b.
+func appendVarint(b []byte, v uint64) ([]byte, error) {
 	switch {
 	case v <= 0x3f:
-		w.b = append(w.b, byte(v))
+		return append(b, byte(v)), nil
 	case v <= 0x3fff:
-		w.b = binary.BigEndian.AppendUint16(w.b, uint16(v)|0x4000)
+		return binary.BigEndian.AppendUint16(b, uint16(v)|0x4000), nil
 	case v <= maxVarint:
-		w.b = binary.BigEndian.AppendUint32(w.b, uint32(v)|0x80000000)
-	default:
-		w.fail(fmt.Errorf("%w: varint %d", ErrTooLarge, v))
+		return binary.BigEndian.AppendUint32(b, uint32(v)|0x80000000), nil
 	}
+	return b, fmt.Errorf("%w: varint %d", ErrTooLarge, v)
 }
 
 // Opaque appends opaque<V>: a varint length then b.

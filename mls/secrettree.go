@@ -276,12 +276,22 @@ func (t *secretTree) apply(u *ratchetUpdate) error {
 
 // senderDataKeyNonce derives the key and nonce protecting a
 // PrivateMessage's sender data from the first Nh bytes of its ciphertext
-// (RFC 9420, Section 6.3.2).
+// (RFC 9420, Section 6.3.2). Both KDFLabels are built in one buffer.
 func (s *suite) senderDataKeyNonce(senderDataSecret secret, ciphertext []byte) (key, nonce []byte, err error) {
 	sample := ciphertext[:min(len(ciphertext), s.hashLen())]
-	if key, err = s.expandWithLabel(senderDataSecret, "key", sample, uint16(s.keyLen)); err != nil {
+	var buf [192]byte
+	b, err := appendKDFLabel(buf[:0], "key", sample, uint16(s.keyLen))
+	if err != nil {
 		return nil, nil, err
 	}
-	nonce, err = s.expandWithLabel(senderDataSecret, "nonce", sample, uint16(s.nonceLen()))
+	split := len(b)
+	if b, err = appendKDFLabel(b, "nonce", sample, uint16(s.nonceLen())); err != nil {
+		return nil, nil, err
+	}
+	infos := string(b)
+	if key, err = s.expand(senderDataSecret, "key", infos[:split], uint16(s.keyLen)); err != nil {
+		return nil, nil, err
+	}
+	nonce, err = s.expand(senderDataSecret, "nonce", infos[split:], uint16(s.nonceLen()))
 	return key, nonce, err
 }

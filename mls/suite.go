@@ -13,6 +13,7 @@ import (
 	"crypto/hpke"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/binary"
 	"fmt"
 	"hash"
 	"io"
@@ -57,6 +58,7 @@ const labelPrefix = "MLS 1.0 "
 type suite struct {
 	id       CipherSuite
 	newHash  func() hash.Hash
+	nh       int // KDF.Nh, cached: newHash allocates
 	kem      hpke.KEM
 	kdf      hpke.KDF
 	hpkeAEAD hpke.AEAD
@@ -100,6 +102,7 @@ func (cs CipherSuite) suite() (*suite, error) {
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrUnsupportedSuite, cs)
 	}
+	s.nh = s.newHash().Size()
 	return s, nil
 }
 
@@ -127,7 +130,7 @@ func (s *suite) chacha20() {
 }
 
 // hashLen is KDF.Nh, the size of a hash and of every epoch secret.
-func (s *suite) hashLen() int { return s.newHash().Size() }
+func (s *suite) hashLen() int { return s.nh }
 
 // nonceLen is AEAD.Nn (12 for every supported suite).
 func (s *suite) nonceLen() int { return 12 }
@@ -162,15 +165,36 @@ func (s *suite) extract(salt, ikm []byte) ([]byte, error) {
 // expandWithLabel is ExpandWithLabel(secret, label, context, length)
 // (RFC 9420, Section 8).
 func (s *suite) expandWithLabel(secret []byte, label string, context []byte, length uint16) ([]byte, error) {
-	w := writer{b: make([]byte, 0, 2+len(labelPrefix)+len(label)+len(context)+8)}
-	w.Uint16(length)
-	w.Opaque([]byte(labelPrefix + label))
-	w.Opaque(context)
-	out, err := hkdf.Expand(s.newHash, secret, string(w.b), int(length))
+	var buf [64]byte // a KDFLabel with a short context fits: no allocation
+	info, err := appendKDFLabel(buf[:0], label, context, length)
+	if err != nil {
+		return nil, err
+	}
+	return s.expand(secret, label, string(info), length)
+}
+
+// expand is KDF.Expand(secret, info, length); label names it in errors.
+func (s *suite) expand(secret []byte, label, info string, length uint16) ([]byte, error) {
+	out, err := hkdf.Expand(s.newHash, secret, info, int(length))
 	if err != nil {
 		return nil, fmt.Errorf("mls: expand %q: %w", label, err)
 	}
 	return out, nil
+}
+
+// appendKDFLabel appends struct { uint16 length; opaque label<V>;
+// opaque context<V>; } with the label prefixed by labelPrefix.
+func appendKDFLabel(b []byte, label string, context []byte, length uint16) ([]byte, error) {
+	b = binary.BigEndian.AppendUint16(b, length)
+	b, err := appendVarint(b, uint64(len(labelPrefix)+len(label)))
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(b, labelPrefix...), label...)
+	if b, err = appendVarint(b, uint64(len(context))); err != nil {
+		return nil, err
+	}
+	return append(b, context...), nil
 }
 
 // deriveSecret is DeriveSecret(secret, label).
