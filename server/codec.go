@@ -29,20 +29,37 @@ const (
 	markTooLarge  uint64 = 2
 )
 
-// codec is a proto or JSON codec that marks instead of failing.
+// codec is a proto or JSON codec that marks instead of failing. It
+// marshals by appending (MarshalAppend), so that connect-go encodes each
+// response into one of its pooled buffers instead of a fresh slice.
 type codec struct {
 	name      string
 	binary    bool
-	marshal   func(proto.Message) ([]byte, error)
+	marshal   func([]byte, proto.Message) ([]byte, error) // appends
 	unmarshal func([]byte, proto.Message) error
 }
 
+// protoCodec and jsonCodec are the server's two encodings; JSON is
+// registered under both of its content-type names.
+func protoCodec() codec {
+	return codec{name: "proto", binary: true, marshal: proto.MarshalOptions{}.MarshalAppend, unmarshal: proto.Unmarshal}
+}
+
+func jsonCodec(name string) codec {
+	return codec{name: name, marshal: protojson.MarshalOptions{}.MarshalAppend, unmarshal: unmarshalJSON}
+}
+
+// allCodecs are the codecs of every service.
+func allCodecs() []codec {
+	return []codec{protoCodec(), jsonCodec("json"), jsonCodec("json; charset=utf-8")}
+}
+
 func codecs() []connect.HandlerOption {
-	bin := codec{name: "proto", binary: true, marshal: proto.Marshal, unmarshal: proto.Unmarshal}
-	json := codec{name: "json", marshal: protojson.Marshal, unmarshal: unmarshalJSON}
-	jsonUTF8 := json
-	jsonUTF8.name = "json; charset=utf-8"
-	return []connect.HandlerOption{connect.WithCodec(bin), connect.WithCodec(json), connect.WithCodec(jsonUTF8)}
+	var out []connect.HandlerOption
+	for _, c := range allCodecs() {
+		out = append(out, connect.WithCodec(c))
+	}
+	return out
 }
 
 func unmarshalJSON(b []byte, m proto.Message) error {
@@ -55,12 +72,15 @@ func unmarshalJSON(b []byte, m proto.Message) error {
 func (c codec) Name() string   { return c.name }
 func (c codec) IsBinary() bool { return c.binary }
 
-func (c codec) Marshal(v any) ([]byte, error) {
+func (c codec) Marshal(v any) ([]byte, error) { return c.MarshalAppend(nil, v) }
+
+// MarshalAppend appends v's encoding to b (connect-go's marshalAppender).
+func (c codec) MarshalAppend(b []byte, v any) ([]byte, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("server: %T is not a proto message", v)
 	}
-	return c.marshal(m)
+	return c.marshal(b, m)
 }
 
 func (c codec) Unmarshal(data []byte, v any) error {

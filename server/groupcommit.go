@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sealine/sealine/store"
@@ -39,22 +40,50 @@ type committer struct {
 	many   chan []*pending
 	stop   chan struct{}
 	done   chan struct{}
+
+	// Owned by run, reused from batch to batch (emptied after each).
+	batch   []*pending
+	posts   []store.Post
+	postsOf []*pending
+	acks    []store.AckRequest
+	acksOf  []*pending
+	hinted  map[string]struct{}
 }
 
-// pending is one caller's post or ack and, once done is closed, its
-// result.
+// pending is one caller's post or ack and, once it is decided, its
+// result. A caller of submit or submitAck waits for done to be closed; a
+// SendStream's posts (submitAll) share the stream's wake instead: each
+// is marked decided, then wake gets a value.
 type pending struct {
-	post   store.Post
-	res    store.PostResult
-	ack    *store.AckRequest // set for an ack; post and res are then unused
-	ackRes store.AckResult
-	done   chan struct{}
+	post    store.Post
+	res     store.PostResult
+	ack     *store.AckRequest // set for an ack; post and res are then unused
+	ackRes  store.AckResult
+	done    chan struct{}
+	wake    chan struct{} // cap 1; set instead of done
+	decided atomic.Bool   // set with wake
+}
+
+// finish tells p's caller that p is decided; the writer does not touch
+// p afterwards.
+func (p *pending) finish() {
+	wake := p.wake // p may be reused once decided is set
+	if wake == nil {
+		close(p.done)
+		return
+	}
+	p.decided.Store(true)
+	select {
+	case wake <- struct{}{}:
+	default: // a wake is pending already
+	}
 }
 
 func newCommitter(st store.Queues, n Notifier, max int, log *slog.Logger) *committer {
 	c := &committer{
 		store: st, notify: n, max: max, log: log,
 		in: make(chan *pending), many: make(chan []*pending), stop: make(chan struct{}), done: make(chan struct{}),
+		hinted: map[string]struct{}{},
 	}
 	go c.run()
 	return c
@@ -80,6 +109,24 @@ func newPending(p store.Post) *pending {
 	return &pending{post: p, done: make(chan struct{})}
 }
 
+// streamPending returns a pending for a SendStream's post, from the
+// pool; wake is the stream's.
+func (m *messaging) streamPending(p store.Post, wake chan struct{}) *pending {
+	pd, _ := m.pendings.Get().(*pending)
+	if pd == nil {
+		pd = new(pending)
+	}
+	pd.post, pd.wake = p, wake
+	return pd
+}
+
+// release returns a decided stream pending to the pool, once its result
+// has been read.
+func (m *messaging) release(pd *pending) {
+	*pd = pending{}
+	m.pendings.Put(pd)
+}
+
 // submitAck hands an ack to the writer and waits until its batch
 // committed (or failed), as submit does.
 func (c *committer) submitAck(ctx context.Context, a store.AckRequest) (store.AckResult, error) {
@@ -95,9 +142,10 @@ func (c *committer) submitAck(ctx context.Context, a store.AckRequest) (store.Ac
 	return pd.ackRes, pd.ackRes.Err
 }
 
-// submitAll hands ps (at most max) to the writer without waiting for
-// their commit: each one's done is closed once its result is set. On an
-// error none was taken.
+// submitAll hands ps (at most max, each with a wake) to the writer
+// without waiting for their commit: each one is finished once its result
+// is set. On an error none was taken. The writer copies ps, the slice,
+// only after taking it: the caller must not reuse it.
 func (c *committer) submitAll(ctx context.Context, ps []*pending) error {
 	select {
 	case c.many <- ps:
@@ -124,9 +172,9 @@ func (c *committer) run() {
 	for {
 		select {
 		case p := <-c.in:
-			c.flush(c.collect([]*pending{p}))
+			c.flush(c.collect(append(c.batch[:0], p)))
 		case ps := <-c.many:
-			c.flush(c.collect(ps))
+			c.flush(c.collect(append(c.batch[:0], ps...)))
 		case <-c.stop:
 			c.drain()
 			return
@@ -154,9 +202,9 @@ func (c *committer) drain() {
 	for {
 		select {
 		case p := <-c.in:
-			c.flush(c.collect([]*pending{p}))
+			c.flush(c.collect(append(c.batch[:0], p)))
 		case ps := <-c.many:
-			c.flush(c.collect(ps))
+			c.flush(c.collect(append(c.batch[:0], ps...)))
 		default:
 			return
 		}
@@ -168,9 +216,7 @@ func (c *committer) drain() {
 // outcome (a PostgreSQL deadlock between nodes' batches, say), that post
 // is retried alone; so is every ack of a batch that failed.
 func (c *committer) flush(batch []*pending) {
-	posts, postsOf := make([]store.Post, 0, len(batch)), make([]*pending, 0, len(batch))
-	var acks []store.AckRequest
-	var acksOf []*pending
+	posts, postsOf, acks, acksOf := c.posts[:0], c.postsOf[:0], c.acks[:0], c.acksOf[:0]
 	for _, p := range batch {
 		if p.ack != nil {
 			acks, acksOf = append(acks, *p.ack), append(acksOf, p)
@@ -202,9 +248,16 @@ func (c *committer) flush(batch []*pending) {
 		p.ackRes = ackResults[i]
 	}
 	for _, p := range batch {
-		close(p.done)
+		p.finish()
 	}
 	c.hint(results)
+	// Keep the buffers, but not what they point to.
+	clear(batch)
+	clear(posts)
+	clear(postsOf)
+	clear(acks)
+	clear(acksOf)
+	c.batch, c.posts, c.postsOf, c.acks, c.acksOf = batch[:0], posts[:0], postsOf[:0], acks[:0], acksOf[:0]
 }
 
 func (c *committer) write(posts []store.Post, acks []store.AckRequest) ([]store.PostResult, []store.AckResult, error) {
@@ -224,14 +277,19 @@ func ensure(results []store.PostResult, n int) []store.PostResult {
 // outcome reports whether err is nil or a post's own refusal.
 func outcome(err error) bool { return err == nil || store.IsRefusal(err) }
 
-// hint wakes the recipients of every stored post.
+// hint wakes the recipients of every stored post, each device once:
+// hints coalesce, and a woken stream reads everything stored.
 func (c *committer) hint(results []store.PostResult) {
 	for _, r := range results {
 		if r.Err != nil || r.Duplicate {
 			continue
 		}
 		for _, d := range r.Recipients {
-			c.notify.Notify(deviceKey(d))
+			if _, ok := c.hinted[d]; !ok {
+				c.hinted[d] = struct{}{}
+				c.notify.Notify(deviceKey(d))
+			}
 		}
 	}
+	clear(c.hinted)
 }

@@ -178,12 +178,19 @@ func FuzzCheckMessage(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 2, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0}, uint64(3))
 	f.Add([]byte{0, 1, 0, 1}, uint64(0))
 	f.Add([]byte{}, uint64(0))
+	f.Add([]byte{0, 1, 0, 2, 0x40, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0}, uint64(3)) // non-minimal length
+	f.Add([]byte{0, 1, 0, 2, 0x80, 0, 0, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0}, uint64(3))
+	f.Add([]byte{0, 1, 0, 2, 0x81, 0, 0, 0, 'g', 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0}, uint64(3)) // over the vector bound
+	f.Add([]byte{0, 1, 0, 2, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 0}, uint64(3))          // trailing byte
 	f.Fuzz(func(t *testing.T, data []byte, epoch uint64) {
-		if g, err := checkApplication(data, epoch); err == nil {
-			m, perr := mls.ParseMLSMessage(data)
-			if perr != nil || m.PrivateMessage == nil || string(m.PrivateMessage.GroupID) != string(g) {
-				t.Fatalf("accepted %x as application: %v", data, perr)
-			}
+		// checkApplication accepts exactly the application messages of
+		// epoch that mls.ParseMLSMessage decodes, with their group id.
+		g, err := checkApplication(data, epoch)
+		m, perr := mls.ParseMLSMessage(data)
+		want := perr == nil && m.PrivateMessage != nil && m.PrivateMessage.ContentType == mls.ContentApplication &&
+			m.PrivateMessage.Epoch == epoch
+		if (err == nil) != want || (want && string(m.PrivateMessage.GroupID) != string(g)) {
+			t.Fatalf("checkApplication(%x, %d) = %x, %v; mls.ParseMLSMessage: %v", data, epoch, g, err, perr)
 		}
 		for _, ct := range []mls.ContentType{mls.ContentCommit, mls.ContentProposal} {
 			if _, err := checkHandshake(data, ct, epoch, "x"); err == nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
@@ -119,9 +118,9 @@ func FuzzCodec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, json bool) {
 		var cd codec
 		if json {
-			cd = codec{name: "json", marshal: protojson.Marshal, unmarshal: unmarshalJSON}
+			cd = jsonCodec("json")
 		} else {
-			cd = codec{name: "proto", binary: true, marshal: proto.Marshal, unmarshal: proto.Unmarshal}
+			cd = protoCodec()
 		}
 		var got sealinev1.RegisterRequest
 		if err := cd.Unmarshal(data, &got); err != nil {

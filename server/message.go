@@ -10,7 +10,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	sealinev1 "github.com/sealine/sealine/api/sealine/v1"
-	"github.com/sealine/sealine/mls"
 	"github.com/sealine/sealine/store"
 )
 
@@ -68,15 +67,11 @@ func checkConversationID(id string) error {
 // reads only the plaintext header; it cannot decrypt, and it does not
 // verify signatures of application messages.
 func checkApplication(raw []byte, epoch uint64) ([]byte, error) {
-	msg, err := mls.ParseMLSMessage(raw)
-	if err != nil || msg.PrivateMessage == nil {
+	groupID, e, ok := applicationGroupID(raw)
+	if !ok || e != epoch {
 		return nil, errField(ReasonMessageInvalid, "message")
 	}
-	pm := msg.PrivateMessage
-	if pm.ContentType != mls.ContentApplication || pm.Epoch != epoch {
-		return nil, errField(ReasonMessageInvalid, "message")
-	}
-	return pm.GroupID, nil
+	return groupID, nil
 }
 
 // Subscribe streams the caller's queue after a cursor, then what arrives.

@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sealine/sealine/api/sealine/v1/sealinev1connect"
@@ -171,6 +171,7 @@ type messaging struct {
 	claims    *limiter                 // KeyPackage claims per (claiming user, claimed user)
 	lookups   *limiter                 // LookupUsers calls per user
 	external  *mls.SignaturePrivateKey // the server's MLS external sender key
+	pendings  sync.Pool                // of *pending, for SendStream posts
 }
 
 // startMessaging applies defaults and starts the group-commit writer.
@@ -279,11 +280,7 @@ type sizedCodec struct {
 
 func sizedCodecs(max int) []connect.HandlerOption {
 	var out []connect.HandlerOption
-	for _, c := range []codec{
-		{name: "proto", binary: true, marshal: proto.Marshal, unmarshal: proto.Unmarshal},
-		{name: "json", marshal: protojson.Marshal, unmarshal: unmarshalJSON},
-		{name: "json; charset=utf-8", marshal: protojson.Marshal, unmarshal: unmarshalJSON},
-	} {
+	for _, c := range allCodecs() {
 		out = append(out, connect.WithCodec(sizedCodec{c, max}))
 	}
 	return out

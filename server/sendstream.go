@@ -54,9 +54,16 @@ type sendStream struct {
 	stream    *connect.BidiStream[sealinev1.SendStreamRequest, sealinev1.SendStreamResponse]
 	acks      chan streamItem // closed by read when the client is done
 	forward   chan *pending   // closed by read
+	wake      chan struct{}   // cap 1: a value after a post is decided
 	readErr   error           // set by read before it closes acks
 	batch     atomic.Bool     // the client accepts batched answers
 	announced bool            // takes_batches sent (answer only)
+
+	// answer's, reused from one response to the next: connect-go has
+	// encoded a message once Send returns.
+	answers []*sealinev1.SendStreamResponse
+	spare   []*sealinev1.SendStreamResponse
+	outer   sealinev1.SendStreamResponse
 }
 
 // SendStream implements sealinev1connect.MessageServiceHandler.
@@ -73,6 +80,7 @@ func (ms messageService) SendStream(ctx context.Context, stream *connect.BidiStr
 		s: s, c: c, stream: stream,
 		acks:    make(chan streamItem, maxStreamInFlight),
 		forward: make(chan *pending, maxStreamInFlight),
+		wake:    make(chan struct{}, 1),
 	}
 	go ss.read(ctx)
 	go ss.forwardPosts(ctx)
@@ -123,7 +131,7 @@ func (ss *sendStream) take(ctx context.Context, req *sealinev1.SendStreamRequest
 	} else if p, err := ss.s.sendPost(ctx, ss.c, req.GetSend()); err != nil {
 		it.err = err
 	} else {
-		it.pd = newPending(p)
+		it.pd = ss.s.msg.streamPending(p, ss.wake)
 	}
 	return ss.queue(ctx, it)
 }
@@ -168,7 +176,7 @@ func (ss *sendStream) forwardPosts(ctx context.Context) {
 		if err := ss.s.msg.committer.submitAll(ctx, batch); err != nil {
 			for _, pd := range batch {
 				pd.res.Err = err
-				close(pd.done)
+				pd.finish()
 			}
 		}
 	}
@@ -216,16 +224,12 @@ func (ss *sendStream) answerFrom(ctx context.Context, it streamItem) error {
 		if err != nil {
 			return err
 		}
+		ss.answers = append(ss.answers[:0], first)
 		if !ss.batch.Load() {
-			return ss.send(first)
+			return ss.sendAnswers()
 		}
-		answers := []*sealinev1.SendStreamResponse{first}
-		next, held := ss.decided(ctx, &answers)
-		resp := first
-		if len(answers) > 1 {
-			resp = &sealinev1.SendStreamResponse{Batch: answers}
-		}
-		if err := ss.send(resp); err != nil {
+		next, held := ss.decided(ctx)
+		if err := ss.sendAnswers(); err != nil {
 			return err
 		}
 		if !held {
@@ -233,6 +237,25 @@ func (ss *sendStream) answerFrom(ctx context.Context, it streamItem) error {
 		}
 		it = next
 	}
+}
+
+// sendAnswers sends ss.answers, alone or as one batch, and keeps them
+// for reuse.
+func (ss *sendStream) sendAnswers() error {
+	resp := ss.answers[0]
+	if len(ss.answers) > 1 {
+		resp = &ss.outer
+		resp.Batch = ss.answers
+	}
+	err := ss.send(resp)
+	ss.outer.Reset()
+	for _, r := range ss.answers {
+		r.Reset()
+	}
+	ss.spare = append(ss.spare, ss.answers...)
+	clear(ss.answers)
+	ss.answers = ss.answers[:0]
+	return err
 }
 
 // send sends resp; the first response to a client that takes batched
@@ -244,11 +267,11 @@ func (ss *sendStream) send(resp *sealinev1.SendStreamResponse) error {
 	return ss.stream.Send(resp)
 }
 
-// decided appends to answers those of the items queued now that are
+// decided appends to ss.answers those of the items queued now that are
 // decided, up to maxAnswerBatch answers; it returns the first queued item
 // that is not yet decided, if any (held).
-func (ss *sendStream) decided(ctx context.Context, answers *[]*sealinev1.SendStreamResponse) (next streamItem, held bool) {
-	for len(*answers) < maxAnswerBatch {
+func (ss *sendStream) decided(ctx context.Context) (next streamItem, held bool) {
+	for len(ss.answers) < maxAnswerBatch {
 		var ok bool
 		select {
 		case next, ok = <-ss.acks:
@@ -257,41 +280,53 @@ func (ss *sendStream) decided(ctx context.Context, answers *[]*sealinev1.SendStr
 		if !ok {
 			return streamItem{}, false
 		}
-		if next.pd != nil {
-			select {
-			case <-next.pd.done:
-			default:
-				return next, true
-			}
+		if next.pd != nil && !next.pd.decided.Load() {
+			return next, true
 		}
 		r, err := ss.response(ctx, next)
 		if err != nil { // ctx ended: answerFrom fails on next
 			return next, true
 		}
-		*answers = append(*answers, r)
+		ss.answers = append(ss.answers, r)
 	}
 	return streamItem{}, false
 }
 
-// response waits for it to be decided and returns its answer.
+// response waits for it to be decided and returns its answer; it
+// releases its pending.
 func (ss *sendStream) response(ctx context.Context, it streamItem) (*sealinev1.SendStreamResponse, error) {
-	resp := &sealinev1.SendStreamResponse{Sequence: it.seq}
 	err := it.err
-	if it.pd != nil {
-		select {
-		case <-it.pd.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	var duplicate bool
+	if pd := it.pd; pd != nil {
+		for !pd.decided.Load() {
+			select {
+			case <-ss.wake:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 		}
-		resp.Duplicate = it.pd.res.Duplicate
-		if it.pd.res.Err != nil {
-			err = ss.s.storeError(ctx, "send", it.pd.res.Err)
+		duplicate = pd.res.Duplicate
+		if pd.res.Err != nil {
+			err = ss.s.storeError(ctx, "send", pd.res.Err)
 		}
+		ss.s.msg.release(pd)
 	}
+	resp := ss.newResponse()
+	resp.Sequence, resp.Duplicate = it.seq, duplicate
 	if err != nil {
 		resp.Code, resp.Error = connect.CodeOf(err).String(), detailOf(err)
 	}
 	return resp, nil
+}
+
+// newResponse returns an empty response, a spare one if there is.
+func (ss *sendStream) newResponse() *sealinev1.SendStreamResponse {
+	if n := len(ss.spare); n > 0 {
+		r := ss.spare[n-1]
+		ss.spare[n-1], ss.spare = nil, ss.spare[:n-1]
+		return r
+	}
+	return &sealinev1.SendStreamResponse{}
 }
 
 // detailOf returns the ErrorDetail of err, or one with no reason.
