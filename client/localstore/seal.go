@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,14 @@ func (k sealer) index(table, column, value string) []byte {
 
 // ad binds a sealed value to its table, row and column.
 func ad(table, row, column string) []byte {
-	b := make([]byte, 0, len(adLabel)+len(table)+len(row)+len(column)+3)
+	return appendAD(make([]byte, 0, adSize(table, row, column)), table, row, column)
+}
+
+func adSize(table, row, column string) int {
+	return len(adLabel) + len(table) + len(row) + len(column) + 3
+}
+
+func appendAD(b []byte, table, row, column string) []byte {
 	b = append(b, adLabel...)
 	for _, s := range []string{table, row, column} {
 		b = append(b, 0)
@@ -65,12 +73,39 @@ func ad(table, row, column string) []byte {
 
 // seal encrypts value for (table, row, column).
 func (k sealer) seal(rand io.Reader, value []byte, table, row, column string) ([]byte, error) {
-	out := make([]byte, 1+k.aead.NonceSize(), 1+k.aead.NonceSize()+len(value)+k.aead.Overhead())
+	out, b := k.buffers(len(value), adSize(table, row, column))
+	return k.sealInto(rand, out, value, appendAD(b, table, row, column))
+}
+
+// sealMessage seals a message body: seal(value, "messages",
+// messageRow(convID, id), "body") without building the row id apart.
+func (k sealer) sealMessage(rand io.Reader, value []byte, convID string, id []byte) ([]byte, error) {
+	out, b := k.buffers(len(value), adSize("messages", convID, "body")+1+hex.EncodedLen(len(id)))
+	b = append(b, adLabel...)
+	b = append(append(b, 0), "messages"...)
+	b = append(append(b, 0), convID...)
+	b = hex.AppendEncode(append(b, '/'), id)
+	b = append(append(b, 0), "body"...)
+	return k.sealInto(rand, out, value, b)
+}
+
+// buffers makes one allocation for a sealed value of n plaintext bytes
+// and the ad it is sealed with (adLen bytes), and returns both empty:
+// out with room for exactly the sealed value, ad the rest.
+func (k sealer) buffers(n, adLen int) (out, ad []byte) {
+	size := 1 + k.aead.NonceSize() + n + k.aead.Overhead()
+	b := make([]byte, size, size+adLen)
+	return b[:0:size], b[size:size]
+}
+
+// sealInto seals value with ad into out, which has room for it.
+func (k sealer) sealInto(rand io.Reader, out, value, ad []byte) ([]byte, error) {
+	out = out[:1+k.aead.NonceSize()]
 	out[0] = sealVersion
 	if _, err := io.ReadFull(rand, out[1:]); err != nil {
 		return nil, fmt.Errorf("localstore: nonce: %w", err)
 	}
-	return k.aead.Seal(out, out[1:], value, ad(table, row, column)), nil
+	return k.aead.Seal(out, out[1:], value, ad), nil
 }
 
 // open decrypts a value sealed for (table, row, column).

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" driver
@@ -67,7 +68,8 @@ type Store struct {
 	rand io.Reader
 	now  func() time.Time
 
-	stmts map[string]*sql.Stmt // read-only after Open
+	stmts  map[string]*sql.Stmt // read-only after Open
+	queues sync.Pool            // *queue, for Tx.QueueMessage
 }
 
 // prepare prepares the hot statements; it runs before any transaction
@@ -110,6 +112,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(1)
 	s := &Store{db: db, rand: opt.Rand, now: opt.Now, stmts: map[string]*sql.Stmt{}}
+	s.queues.New = func() any { return new(queue) }
 	if err := s.init(dir, opt); err != nil {
 		db.Close()
 		return nil, inUse(err)
@@ -355,6 +358,7 @@ func (s *Store) run(fn func(tx *Tx) error) error {
 	if err == nil {
 		err = errors.Join(tx.err, tx.flush())
 	}
+	tx.release()
 	if err != nil {
 		sqlTx.Rollback()
 		if errors.Is(err, errReadOnly) {

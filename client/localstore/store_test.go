@@ -361,3 +361,62 @@ func TestQueueMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestQueueMessageColumns: every column of a queued message reads back as
+// queued, whether its conversation, sender and times equal the previous
+// row's (flush binds such values once) or not; a message without an id
+// is refused.
+func TestQueueMessageColumns(t *testing.T) {
+	s := mustOpen(t, tempHome(t), Options{})
+	var want []Message
+	for i := range 40 {
+		sent := time.UnixMilli(int64(1000 + i/3))
+		recv := sent
+		if i%4 != 0 {
+			recv = time.UnixMilli(int64(2000 + i/2))
+		}
+		want = append(want, Message{ConvID: []string{"c1", "c2"}[i/20], ID: []byte{byte(i), 1},
+			Sender: []string{"u1/d1", "u2/d1"}[i/5%2], Seq: uint64(300 + i), Kind: 1 + i%2,
+			SentAt: sent, ReceivedAt: recv, Body: []byte{'m', byte(i)}})
+	}
+	err := s.Update(func(tx *Tx) error {
+		for _, m := range want {
+			if err := tx.QueueMessage(m); err != nil {
+				return err
+			}
+		}
+		if err := tx.QueueMessage(Message{ConvID: "c1", Body: []byte("x")}); !errors.Is(err, errNoID) {
+			t.Errorf("QueueMessage without an id: %v, want errNoID", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.View(func(tx *Tx) error {
+		got := map[byte]Message{}
+		for _, conv := range []string{"c1", "c2"} {
+			ms, err := tx.Messages(conv, 100)
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				got[m.ID[0]] = m
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d messages, want %d", len(got), len(want))
+		}
+		for i, w := range want {
+			g := got[byte(i)]
+			if g.ConvID != w.ConvID || !bytes.Equal(g.ID, w.ID) || g.Sender != w.Sender || g.Seq != w.Seq ||
+				g.Kind != w.Kind || !g.SentAt.Equal(w.SentAt) || !g.ReceivedAt.Equal(w.ReceivedAt) || !bytes.Equal(g.Body, w.Body) {
+				t.Errorf("message %d = %+v, want %+v", i, g, w)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

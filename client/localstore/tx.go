@@ -15,8 +15,8 @@ type Tx struct {
 	tx *sql.Tx
 	s  *Store
 
-	queued []any // QueueMessage's rows, messageArgs values each
-	err    error // a failed flush before a query: the transaction fails
+	q   *queue // QueueMessage's rows not yet written; nil if none since the last release
+	err error  // a failed flush before a query: the transaction fails
 }
 
 func notFound(err error) error {
@@ -288,7 +288,7 @@ func messageRow(convID string, id []byte) string { return convID + "/" + hex.Enc
 // PutMessage stores a message; a second message with the same id in the
 // conversation fails with ErrDuplicate.
 func (tx *Tx) PutMessage(m Message) error {
-	body, err := tx.s.key.seal(tx.s.rand, m.Body, "messages", messageRow(m.ConvID, m.ID), "body")
+	body, err := tx.s.key.sealMessage(tx.s.rand, m.Body, m.ConvID, m.ID)
 	if err != nil {
 		return err
 	}
@@ -309,55 +309,124 @@ func (tx *Tx) PutMessage(m Message) error {
 // rows). A message whose id is already stored in its conversation, or
 // queued before it, is skipped: the first one is kept.
 func (tx *Tx) QueueMessage(m Message) error {
-	body, err := tx.s.key.seal(tx.s.rand, m.Body, "messages", messageRow(m.ConvID, m.ID), "body")
+	if m.ID == nil { // NULL: INSERT OR IGNORE would skip it
+		return errNoID
+	}
+	body, err := tx.s.key.sealMessage(tx.s.rand, m.Body, m.ConvID, m.ID)
 	if err != nil {
 		return err
 	}
-	tx.queued = append(tx.queued, m.ConvID, m.ID, m.Sender, int64(m.Seq), int64(m.Kind), m.SentAt.UnixMilli(),
-		m.ReceivedAt.UnixMilli(), body)
+	if tx.q == nil {
+		tx.q = tx.s.queues.Get().(*queue)
+	}
+	tx.q.rows = append(tx.q.rows, queuedRow{conv: m.ConvID, id: m.ID, sender: m.Sender, seq: int64(m.Seq),
+		kind: int64(m.Kind), sent: m.SentAt.UnixMilli(), received: m.ReceivedAt.UnixMilli(), body: body})
 	return nil
+}
+
+var errNoID = errors.New("localstore: message without an id")
+
+// queue holds a transaction's queued messages and the arguments of the
+// statement that writes them; a Store keeps them for its next
+// transactions, so that queueing grows no slice once warm.
+type queue struct {
+	rows []queuedRow
+	args []any
+}
+
+// queuedRow is one QueueMessage call's columns, body sealed.
+type queuedRow struct {
+	conv, sender              string
+	id, body                  []byte
+	seq, kind, sent, received int64
+}
+
+// release hands tx's queue back to its Store, emptied.
+func (tx *Tx) release() {
+	if tx.q == nil {
+		return
+	}
+	clear(tx.q.rows)
+	tx.q.rows = tx.q.rows[:0]
+	tx.s.queues.Put(tx.q)
+	tx.q = nil
 }
 
 // flush writes the queued messages, in as few statements as putRows
 // allows.
 func (tx *Tx) flush() error {
-	for len(tx.queued) > 0 {
-		rows := len(tx.queued) / messageArgs
+	if tx.q == nil || len(tx.q.rows) == 0 {
+		return nil
+	}
+	rows := tx.q.rows
+	defer func() {
+		clear(tx.q.rows)
+		tx.q.rows = tx.q.rows[:0]
+	}()
+	for len(rows) > 0 {
 		n := putRows[len(putRows)-1]
 		for _, r := range putRows {
-			if r <= rows {
+			if r <= len(rows) {
 				n = r
 				break
 			}
 		}
-		args := tx.queued[:n*messageArgs]
-		tx.queued = tx.queued[n*messageArgs:]
-		if _, err := tx.tx.Stmt(tx.s.stmts[putMessagesQueries[n]]).Exec(args...); err != nil {
-			tx.queued = nil
+		args := tx.q.bind(rows[:n])
+		_, err := tx.tx.Stmt(tx.s.stmts[putMessagesQueries[n]]).Exec(args...)
+		clear(args) // drop the references to the bodies
+		if err != nil {
 			return fmt.Errorf("localstore: %w", err)
 		}
+		rows = rows[n:]
 	}
-	tx.queued = nil
 	return nil
 }
 
-// messageArgs is the number of columns QueueMessage writes per message.
-const messageArgs = 8
+// bind returns the arguments of putMessagesQuery(len(rows)), in q.args.
+// A conversation id, sender or time equal to the previous row's reuses
+// its boxed value: each boxing of a string or a large integer allocates.
+func (q *queue) bind(rows []queuedRow) []any {
+	args := q.args[:0]
+	var conv, sender, sent, received any
+	for i, r := range rows {
+		if i == 0 || r.conv != rows[i-1].conv {
+			conv = r.conv
+		}
+		if i == 0 || r.sender != rows[i-1].sender {
+			sender = r.sender
+		}
+		if i == 0 || r.sent != rows[i-1].sent {
+			sent = r.sent
+		}
+		switch {
+		case r.received == r.sent:
+			received = sent
+		case i == 0 || r.received != rows[i-1].received:
+			received = r.received
+		}
+		args = append(args, conv, r.id, sender, r.seq, r.kind, sent, received, r.body)
+	}
+	q.args = args
+	return args
+}
 
 // putRows are the row counts of the prepared multi-row inserts, largest
 // first: flush splits what is queued into them.
 var putRows = []int{32, 8, 2, 1}
 
-// putMessagesQuery inserts n messages in one statement.
+// putMessagesQuery inserts n messages in one statement. INSERT OR IGNORE
+// skips a stored id like ON CONFLICT DO NOTHING, and no constraint of
+// the table can then abort the statement half way: SQLite writes no
+// statement journal for it (every queued value is non-NULL).
 func putMessagesQuery(n int) string {
-	q := `INSERT INTO messages (conv_id, msg_id, sender, seq, kind, sent_at, received_at, body) VALUES `
+	q := `INSERT OR IGNORE INTO messages (conv_id, msg_id, sender, seq, kind, sent_at, received_at, body) VALUES `
 	for i := range n {
 		if i > 0 {
 			q += ", "
 		}
 		q += "(?, ?, ?, ?, ?, ?, ?, ?)"
 	}
-	return q + ` ON CONFLICT DO NOTHING`
+	return q
 }
 
 // ErrDuplicate: a message with that id is already stored.
