@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"io"
 )
@@ -72,6 +73,11 @@ func decodePrivateMessage(r *reader) PrivateMessage {
 type signerKey func(c *FramedContent) (SignaturePublicKey, error)
 
 // framer protects and unprotects messages in one epoch.
+//
+// It owns scratch buffers that every message reuses, so that sending
+// and receiving allocate little; like the Group that holds it, a framer
+// is not safe for concurrent use. Nothing returned to a caller aliases
+// them, and the ones that held content are zeroed after use.
 type framer struct {
 	s                *suite
 	gc               *GroupContext
@@ -80,12 +86,17 @@ type framer struct {
 	tree             *secretTree
 	rand             io.Reader
 	paddingBlock     int // PrivateMessageContent is padded to a multiple of this; 0 = none
+
+	scratch writer   // the labelled FramedContentTBS, then the padded PrivateMessageContent
+	aad     []byte   // SenderDataAAD or PrivateContentAAD of a message received
+	nonce   [12]byte // the reuse-guarded content nonce (Nn is 12 in every suite)
+	sd      [32]byte // SenderData in the clear (12 bytes), with room for the tag on open
 }
 
 // sign frames content for wire format wf and signs it with k.
 func (f *framer) sign(content FramedContent, wf WireFormat, k *SignaturePrivateKey) (*AuthenticatedContent, error) {
 	ac := &AuthenticatedContent{WireFormat: wf, Content: content}
-	if err := f.s.signContent(ac, f.gc, k); err != nil {
+	if err := f.s.signContentScratch(&f.scratch, ac, f.gc, k); err != nil {
 		return nil, fmt.Errorf("sign content: %w", err)
 	}
 	return ac, nil
@@ -161,7 +172,7 @@ func (f *framer) verify(ac *AuthenticatedContent, key signerKey) error {
 	if err != nil {
 		return err
 	}
-	if err := f.s.verifyContent(ac, f.gc, pub); err != nil {
+	if err := f.s.verifyContentScratch(&f.scratch, ac, f.gc, pub); err != nil {
 		return fmt.Errorf("content from sender %d/%d: %w", ac.Content.Sender.Type, ac.Content.Sender.Index, err)
 	}
 	return nil
@@ -181,10 +192,14 @@ type senderData struct {
 	reuseGuard [4]byte
 }
 
-// privateAAD encodes PrivateContentAAD, or SenderDataAAD when
+// senderDataLen is the length of SenderData: leaf_index, generation
+// and reuse_guard.
+const senderDataLen = 4 + 4 + 4
+
+// appendPrivateAAD appends PrivateContentAAD, or SenderDataAAD when
 // withAuthData is false.
-func privateAAD(m *PrivateMessage, withAuthData bool) []byte {
-	var w writer
+func appendPrivateAAD(b []byte, m *PrivateMessage, withAuthData bool) []byte {
+	w := writer{b: b}
 	w.Opaque(m.GroupID)
 	w.Uint64(m.Epoch)
 	w.Uint8(uint8(m.ContentType))
@@ -194,9 +209,17 @@ func privateAAD(m *PrivateMessage, withAuthData bool) []byte {
 	return w.b
 }
 
-// protectPrivate encrypts signed member content into a PrivateMessage,
-// consuming the next generation of the sender's ratchet.
-func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, error) {
+// sealPrivate encrypts signed member content and returns the MLSMessage
+// carrying it as a PrivateMessage, consuming the next generation of the
+// sender's ratchet.
+//
+// It writes the message in one buffer of the exact size. The content is
+// sealed straight into its place; the PrivateMessage's prefix up to
+// authenticated_data is byte for byte PrivateContentAAD (and up to
+// content_type SenderDataAAD), so both AADs are slices of the output;
+// and encrypted_sender_data, whose length is fixed, is sealed last into
+// the room left for it, since its key depends on the ciphertext.
+func (f *framer) sealPrivate(ac *AuthenticatedContent) ([]byte, error) {
 	c := &ac.Content
 	if ac.WireFormat != WireFormatPrivateMessage || c.Sender.Type != SenderMember {
 		return nil, fmt.Errorf("%w: private message from sender type %d", ErrInvalidContent, c.Sender.Type)
@@ -205,6 +228,7 @@ func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, erro
 	if err != nil {
 		return nil, err
 	}
+	defer clear(plaintext)
 	sd := senderData{leaf: LeafIndex(c.Sender.Index)}
 	if _, err := io.ReadFull(f.rand, sd.reuseGuard[:]); err != nil {
 		return nil, fmt.Errorf("reuse guard: %w", err)
@@ -214,74 +238,96 @@ func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, erro
 		return nil, err
 	}
 	sd.generation = kn.generation
-	m := &PrivateMessage{GroupID: c.GroupID, Epoch: c.Epoch, ContentType: c.ContentType, AuthenticatedData: c.AuthenticatedData}
-	if m.Ciphertext, err = f.sealInPlace(kn.key, guardNonce(kn.nonce, sd.reuseGuard), privateAAD(m, true), plaintext); err != nil {
+	aead, err := f.s.aead(kn.key)
+	if err != nil {
 		return nil, err
 	}
-	if m.EncryptedSenderData, err = f.sealSenderData(m, &sd); err != nil {
+	sdLen, ctLen := senderDataLen+aead.Overhead(), len(plaintext)+aead.Overhead()
+	w := writer{b: make([]byte, 0, 2+2+(4+len(c.GroupID))+8+1+(4+len(c.AuthenticatedData))+(1+sdLen)+(4+ctLen))}
+	w.Uint16(uint16(ProtocolVersionMLS10))
+	w.Uint16(uint16(WireFormatPrivateMessage))
+	w.Opaque(c.GroupID)
+	w.Uint64(c.Epoch)
+	w.Uint8(uint8(c.ContentType))
+	sdAADEnd := len(w.b)
+	w.Opaque(c.AuthenticatedData)
+	aadEnd := len(w.b)
+	w.Varint(uint64(sdLen))
+	sdAt := len(w.b)
+	w.b = append(w.b, make([]byte, sdLen)...)
+	w.Varint(uint64(ctLen))
+	if w.err != nil {
+		return nil, w.err
+	}
+	out, ctAt := w.b, len(w.b)
+	out = aead.Seal(out, f.guardNonce(kn.nonce, sd.reuseGuard), plaintext, out[4:aadEnd])
+	ct := out[ctAt:]
+	esd, err := f.sealSenderData(out[sdAt:sdAt], out[4:sdAADEnd], ct, &sd)
+	if err != nil {
 		return nil, err
 	}
-	return m, nil
+	if len(esd) != sdLen || len(ct) != ctLen {
+		return nil, fmt.Errorf("mls: sealed %d and %d bytes, want %d and %d", len(esd), len(ct), sdLen, ctLen)
+	}
+	return out, nil
 }
 
-// privateContent encodes PrivateMessageContent with zero padding.
+// privateContent encodes PrivateMessageContent with zero padding into
+// f.scratch; the caller clears it after use.
 func (f *framer) privateContent(ac *AuthenticatedContent) ([]byte, error) {
-	w := writer{b: make([]byte, 0, ac.Content.sizeHint()+len(ac.Auth.Signature)+f.paddingBlock+80)}
-	ac.Content.encodeBody(&w)
-	ac.Auth.encode(&w, ac.Content.ContentType)
+	w := &f.scratch
+	w.b, w.err = w.b[:0], nil
+	ac.Content.encodeBody(w)
+	ac.Auth.encode(w, ac.Content.ContentType)
 	if f.paddingBlock > 0 {
-		w.Raw(make([]byte, (f.paddingBlock-len(w.b)%f.paddingBlock)%f.paddingBlock))
+		w.b = append(w.b, make([]byte, (f.paddingBlock-len(w.b)%f.paddingBlock)%f.paddingBlock)...)
 	}
 	return w.Bytes()
 }
 
-// guardNonce XORs the reuse guard into the first four nonce bytes.
-func guardNonce(nonce []byte, guard [4]byte) []byte {
-	out := bytes.Clone(nonce)
+// guardNonce XORs the reuse guard into the first four nonce bytes, in
+// f.nonce.
+func (f *framer) guardNonce(nonce []byte, guard [4]byte) []byte {
+	out := append(f.nonce[:0], nonce...)
 	subtle.XORBytes(out[:4], out[:4], guard[:])
 	return out
 }
 
-func (f *framer) seal(key, nonce, aad, plaintext []byte) ([]byte, error) {
-	aead, err := f.s.aead(key)
-	if err != nil {
-		return nil, err
-	}
-	return aead.Seal(nil, nonce, plaintext, aad), nil
-}
-
-// sealInPlace encrypts plaintext over itself; it must have room for the
-// tag in its capacity to avoid a copy.
-func (f *framer) sealInPlace(key, nonce, aad, plaintext []byte) ([]byte, error) {
-	aead, err := f.s.aead(key)
-	if err != nil {
-		return nil, err
-	}
-	return aead.Seal(plaintext[:0], nonce, plaintext, aad), nil
-}
-
 func (f *framer) open(key, nonce, aad, ciphertext []byte) ([]byte, error) {
+	return f.openTo(nil, key, nonce, aad, ciphertext)
+}
+
+// openTo decrypts ciphertext, appending the plaintext to dst.
+func (f *framer) openTo(dst, key, nonce, aad, ciphertext []byte) ([]byte, error) {
 	aead, err := f.s.aead(key)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := aead.Open(nil, nonce, ciphertext, aad)
+	pt, err := aead.Open(dst, nonce, ciphertext, aad)
 	if err != nil {
 		return nil, ErrDecrypt
 	}
 	return pt, nil
 }
 
-func (f *framer) sealSenderData(m *PrivateMessage, sd *senderData) ([]byte, error) {
-	key, nonce, err := f.s.senderDataKeyNonce(f.senderDataSecret, m.Ciphertext)
+// sealSenderData encrypts sd under the key and nonce derived from the
+// content's ciphertext, appending to dst.
+func (f *framer) sealSenderData(dst, aad, ciphertext []byte, sd *senderData) ([]byte, error) {
+	key, nonce, err := f.s.senderDataKeyNonce(f.senderDataSecret, ciphertext)
 	if err != nil {
 		return nil, err
 	}
-	var w writer
-	w.Uint32(uint32(sd.leaf))
-	w.Uint32(sd.generation)
-	w.Raw(sd.reuseGuard[:])
-	return f.seal(key, nonce, privateAAD(m, false), w.b)
+	aead, err := f.s.aead(key)
+	if err != nil {
+		return nil, err
+	}
+	pt := f.sd[:senderDataLen]
+	binary.BigEndian.PutUint32(pt[0:], uint32(sd.leaf))
+	binary.BigEndian.PutUint32(pt[4:], sd.generation)
+	copy(pt[8:], sd.reuseGuard[:])
+	out := aead.Seal(dst, nonce, pt, aad)
+	clear(pt)
+	return out, nil
 }
 
 func (f *framer) openSenderData(m *PrivateMessage) (senderData, error) {
@@ -290,15 +336,18 @@ func (f *framer) openSenderData(m *PrivateMessage) (senderData, error) {
 	if err != nil {
 		return sd, err
 	}
-	pt, err := f.open(key, nonce, privateAAD(m, false), m.EncryptedSenderData)
+	f.aad = appendPrivateAAD(f.aad[:0], m, false)
+	pt, err := f.openTo(f.sd[:0], key, nonce, f.aad, m.EncryptedSenderData)
 	if err != nil {
 		return sd, fmt.Errorf("sender data: %w", err)
 	}
-	err = unmarshal(pt, func(r *reader) {
-		sd.leaf, sd.generation = LeafIndex(r.Uint32()), r.Uint32()
-		copy(sd.reuseGuard[:], r.take(4))
-	})
-	return sd, err
+	if len(pt) != senderDataLen {
+		return sd, fmt.Errorf("sender data: %w: %d bytes", ErrMalformed, len(pt))
+	}
+	sd.leaf, sd.generation = LeafIndex(binary.BigEndian.Uint32(pt)), binary.BigEndian.Uint32(pt[4:])
+	copy(sd.reuseGuard[:], pt[8:])
+	clear(pt)
+	return sd, nil
 }
 
 // unprotectPrivate decrypts and verifies a PrivateMessage. The sender's
@@ -326,7 +375,8 @@ func (f *framer) openPrivate(m *PrivateMessage, key signerKey) (*AuthenticatedCo
 	if err != nil {
 		return nil, nil, err
 	}
-	pt, err := f.open(kn.key, guardNonce(kn.nonce, sd.reuseGuard), privateAAD(m, true), m.Ciphertext)
+	f.aad = appendPrivateAAD(f.aad[:0], m, true)
+	pt, err := f.open(kn.key, f.guardNonce(kn.nonce, sd.reuseGuard), f.aad, m.Ciphertext)
 	if err != nil {
 		return nil, nil, fmt.Errorf("content: %w", err)
 	}

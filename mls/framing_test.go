@@ -289,3 +289,17 @@ func TestPublicMessageRejects(t *testing.T) {
 		t.Errorf("application: got %v", err)
 	}
 }
+
+// protectPrivate is sealPrivate returning the PrivateMessage, for tests
+// that take messages apart.
+func (f *framer) protectPrivate(ac *AuthenticatedContent) (*PrivateMessage, error) {
+	wire, err := f.sealPrivate(ac)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseMLSMessage(wire)
+	if err != nil {
+		return nil, err
+	}
+	return m.PrivateMessage, nil
+}

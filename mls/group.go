@@ -314,13 +314,11 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := g.framer.protectPrivate(ac)
+	wire, err := g.framer.sealPrivate(ac)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
-	w := writer{b: make([]byte, 0, len(m.Ciphertext)+len(m.EncryptedSenderData)+len(m.GroupID)+len(m.AuthenticatedData)+32)}
-	(&MLSMessage{WireFormat: WireFormatPrivateMessage, PrivateMessage: m}).encode(&w)
-	return w.Bytes()
+	return wire, nil
 }
 
 // consume is a received PrivateMessage's ratchet update, applied to
@@ -365,17 +363,26 @@ func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
 	if g.removed {
 		return nil, ErrRemoved
 	}
-	var m MLSMessage
-	r := newReaderLimit(wire, g.cfg.maxVectorLen())
-	m = decodeMLSMessage(r)
+	// The message's fields alias wire, which the caller owns: only the
+	// authenticated data is returned, and it is copied. The content is
+	// decrypted into a fresh buffer.
+	var pm PrivateMessage
+	r := reader{b: wire, maxLen: g.cfg.maxVectorLen(), alias: true}
+	if !decodePrivateMLSMessage(&r, &pm) {
+		// Another wire format: parse it all, so that a malformed
+		// message fails as one.
+		if _, err := ParseMLSMessage(wire); err != nil {
+			return nil, fmt.Errorf("decrypt: %w", err)
+		}
+		return nil, fmt.Errorf("%w: not an application private message", ErrInvalidContent)
+	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("decrypt: %w", err)
 	}
-	pm := m.PrivateMessage
-	if pm == nil || pm.ContentType != ContentApplication {
+	if pm.ContentType != ContentApplication {
 		return nil, fmt.Errorf("%w: not an application private message", ErrInvalidContent)
 	}
-	ac, c, err := g.unprotectApplication(pm)
+	ac, c, err := g.unprotectApplication(&pm)
 	if err == nil {
 		err = c.apply()
 	}
@@ -384,7 +391,7 @@ func (g *Group) Decrypt(wire []byte) (*ApplicationMessage, error) {
 	}
 	return &ApplicationMessage{
 		Sender: LeafIndex(ac.Content.Sender.Index), Data: ac.Content.ApplicationData,
-		AuthenticatedData: ac.Content.AuthenticatedData,
+		AuthenticatedData: bytes.Clone(ac.Content.AuthenticatedData),
 	}, nil
 }
 

@@ -30,17 +30,14 @@ func (g *Group) frame(ct ContentType) FramedContent {
 
 // protect encodes signed content as an MLSMessage of its wire format.
 func (g *Group) protect(ac *AuthenticatedContent) ([]byte, error) {
-	m := MLSMessage{WireFormat: ac.WireFormat}
-	var err error
-	if ac.WireFormat == WireFormatPublicMessage {
-		m.PublicMessage, err = g.framer.protectPublic(ac)
-	} else {
-		m.PrivateMessage, err = g.framer.protectPrivate(ac)
+	if ac.WireFormat != WireFormatPublicMessage {
+		return g.framer.sealPrivate(ac)
 	}
+	pm, err := g.framer.protectPublic(ac)
 	if err != nil {
 		return nil, err
 	}
-	return marshal(&m)
+	return marshal(&MLSMessage{WireFormat: WireFormatPublicMessage, PublicMessage: pm})
 }
 
 // Propose sends a proposal (Add, Remove, PreSharedKey or

@@ -1,6 +1,9 @@
 package mls
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // Message structures of RFC 9420: proposals (Section 12.1), Commit
 // (Section 12.4), Welcome and GroupInfo (Section
@@ -361,6 +364,21 @@ func decodeMLSMessage(r *reader) MLSMessage {
 		r.fail(fmt.Errorf("%w: wire format %d", ErrMalformed, m.WireFormat))
 	}
 	return m
+}
+
+// decodePrivateMLSMessage decodes into m an MLSMessage carrying a
+// PrivateMessage, as decodeMLSMessage does but with no allocation. It
+// reads nothing and returns false if data is of another wire format.
+func decodePrivateMLSMessage(r *reader, m *PrivateMessage) bool {
+	if len(r.b) < 4 || WireFormat(binary.BigEndian.Uint16(r.b[2:])) != WireFormatPrivateMessage {
+		return false
+	}
+	if v := ProtocolVersion(r.Uint16()); v != ProtocolVersionMLS10 {
+		r.fail(fmt.Errorf("%w: protocol version %d", ErrMalformed, v))
+	}
+	r.Uint16()
+	*m = decodePrivateMessage(r)
+	return true
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -182,15 +182,23 @@ func (s *suite) expand(secret []byte, label, info string, length uint16) ([]byte
 	return out, nil
 }
 
-// appendKDFLabel appends struct { uint16 length; opaque label<V>;
-// opaque context<V>; } with the label prefixed by labelPrefix.
-func appendKDFLabel(b []byte, label string, context []byte, length uint16) ([]byte, error) {
-	b = binary.BigEndian.AppendUint16(b, length)
+// appendLabel appends opaque label<V> holding labelPrefix + label,
+// without building the concatenation.
+func appendLabel(b []byte, label string) ([]byte, error) {
 	b, err := appendVarint(b, uint64(len(labelPrefix)+len(label)))
 	if err != nil {
 		return nil, err
 	}
-	b = append(append(b, labelPrefix...), label...)
+	return append(append(b, labelPrefix...), label...), nil
+}
+
+// appendKDFLabel appends struct { uint16 length; opaque label<V>;
+// opaque context<V>; } with the label prefixed by labelPrefix.
+func appendKDFLabel(b []byte, label string, context []byte, length uint16) ([]byte, error) {
+	b, err := appendLabel(binary.BigEndian.AppendUint16(b, length), label)
+	if err != nil {
+		return nil, err
+	}
 	if b, err = appendVarint(b, uint64(len(context))); err != nil {
 		return nil, err
 	}
@@ -240,25 +248,32 @@ func (s *suite) aead(key []byte) (cipher.AEAD, error) {
 // labeledMessage builds the same encoding as labeledContent for content
 // that fill writes, in one buffer: fill writes after a reserved prefix
 // and the label and length header are put right before it, so large
-// contents are not copied again.
-func labeledMessage(label string, sizeHint int, fill func(w *writer)) ([]byte, error) {
+// contents are not copied again. The buffer is w's, reset first and
+// kept in w (grown as needed) for reuse; the result aliases it. A nil w
+// allocates one of about sizeHint bytes.
+func labeledMessage(w *writer, label string, sizeHint int, fill func(w *writer)) ([]byte, error) {
 	const reserve = 64
-	w := writer{b: make([]byte, reserve, reserve+sizeHint)}
-	fill(&w)
+	if w == nil {
+		w = &writer{b: make([]byte, 0, reserve+sizeHint)}
+	}
+	w.b, w.err = append(w.b[:0], make([]byte, reserve)...), nil
+	fill(w)
 	if w.err != nil {
 		return nil, w.err
 	}
-	var h writer
-	h.Opaque([]byte(labelPrefix + label))
-	h.Varint(uint64(len(w.b) - reserve))
-	if h.err != nil {
-		return nil, h.err
+	var head [reserve]byte
+	h, err := appendLabel(head[:0], label)
+	if err == nil {
+		h, err = appendVarint(h, uint64(len(w.b)-reserve))
 	}
-	if len(h.b) > reserve {
+	if err != nil {
+		return nil, err
+	}
+	if len(h) > reserve {
 		return labeledContent(label, w.b[reserve:]), nil
 	}
-	start := reserve - len(h.b)
-	copy(w.b[start:], h.b)
+	start := reserve - len(h)
+	copy(w.b[start:], h)
 	return w.b[start:], nil
 }
 

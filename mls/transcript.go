@@ -206,21 +206,36 @@ func (a *AuthenticatedContent) encodeTBS(w *writer, gc *GroupContext) {
 
 // signContent sets the signature: SignWithLabel(., "FramedContentTBS", tbs).
 func (s *suite) signContent(a *AuthenticatedContent, gc *GroupContext, k *SignaturePrivateKey) error {
-	msg, err := labeledMessage("FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
+	return s.signContentScratch(nil, a, gc, k)
+}
+
+// signContentScratch is signContent encoding the TBS in scratch's buffer (see
+// labeledMessage), which it zeroes afterwards; nil allocates.
+func (s *suite) signContentScratch(scratch *writer, a *AuthenticatedContent, gc *GroupContext, k *SignaturePrivateKey) error {
+	msg, err := labeledMessage(scratch, "FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
 	if err != nil {
 		return err
 	}
 	a.Auth.Signature, err = s.sign(k, msg)
+	clear(msg)
 	return err
 }
 
 // verifyContent checks the content's signature under pub.
 func (s *suite) verifyContent(a *AuthenticatedContent, gc *GroupContext, pub []byte) error {
-	msg, err := labeledMessage("FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
+	return s.verifyContentScratch(nil, a, gc, pub)
+}
+
+// verifyContentScratch is verifyContent encoding the TBS in scratch's
+// buffer (see labeledMessage), which it zeroes afterwards; nil allocates.
+func (s *suite) verifyContentScratch(scratch *writer, a *AuthenticatedContent, gc *GroupContext, pub []byte) error {
+	msg, err := labeledMessage(scratch, "FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
 	if err != nil {
 		return err
 	}
-	return s.verify(pub, msg, a.Auth.Signature)
+	err = s.verify(pub, msg, a.Auth.Signature)
+	clear(msg)
+	return err
 }
 
 // proposalRef is MakeProposalRef over the AuthenticatedContent carrying
