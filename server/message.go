@@ -90,6 +90,7 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 	defer tick.Stop()
 	cursor, caughtUp, recheck := req.Msg.GetAfterCursor(), false, true
 	batch := int(min(req.Msg.GetMaxBatch(), maxSubscribeBatch))
+	var buf envelopeBuf
 	for {
 		if recheck {
 			if err := s.sessionAlive(ctx, c); err != nil {
@@ -97,7 +98,7 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 			}
 		}
 		var err error
-		if cursor, err = s.streamQueue(ctx, c, cursor, batch, stream); err != nil {
+		if cursor, err = s.streamQueue(ctx, c, cursor, batch, stream, &buf); err != nil {
 			return err
 		}
 		if !caughtUp {
@@ -106,6 +107,9 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 			if err != nil {
 				return err
 			}
+		}
+		if len(wake) == 0 { // going idle: let the page storage go
+			buf = envelopeBuf{}
 		}
 		if recheck, err = s.waitQueue(ctx, wake, revoked, tick.C); err != nil {
 			return err
@@ -142,13 +146,13 @@ const (
 // streamQueue sends every stored envelope after cursor, a page at a
 // time, in batches of at most batch envelopes (one per response when
 // batch <= 1); it returns the last cursor sent.
-func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, batch int, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
+func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, batch int, stream *connect.ServerStream[sealinev1.SubscribeResponse], buf *envelopeBuf) (uint64, error) {
 	for {
 		page, err := s.store.Envelopes(ctx, c.deviceID, cursor, envelopePage)
 		if err != nil {
 			return cursor, s.errInternal(ctx, "read queue", err)
 		}
-		if err := sendPage(stream, envelopeProtos(page), batch); err != nil {
+		if err := sendPage(stream, buf.protos(page), batch); err != nil {
 			return cursor, err
 		}
 		if len(page) > 0 {
@@ -202,12 +206,26 @@ func batchEntrySize(e *sealinev1.Envelope) int {
 	return 1 + protowire.SizeVarint(uint64(n)) + n
 }
 
-// envelopeProtos converts a page of envelopes, with three allocations for
-// the whole page rather than two per envelope.
-func envelopeProtos(page []store.Envelope) []*sealinev1.Envelope {
-	envs := make([]sealinev1.Envelope, len(page))
-	times := make([]timestamppb.Timestamp, len(page))
-	out := make([]*sealinev1.Envelope, len(page))
+// envelopeBuf holds the protobuf envelopes of one Subscribe's pages:
+// three slices for a page rather than two allocations per envelope, kept
+// from page to page while the stream is busy (connect-go has encoded a
+// response once Send returns).
+type envelopeBuf struct {
+	envs  []sealinev1.Envelope
+	times []timestamppb.Timestamp
+	out   []*sealinev1.Envelope
+}
+
+// protos converts a page of envelopes; the result is valid until the
+// next call.
+func (b *envelopeBuf) protos(page []store.Envelope) []*sealinev1.Envelope {
+	if n := len(page); n > cap(b.envs) {
+		n = max(n, min(2*cap(b.envs), envelopePage))
+		b.envs, b.times, b.out = make([]sealinev1.Envelope, n), make([]timestamppb.Timestamp, n), make([]*sealinev1.Envelope, n)
+	}
+	envs, times, out := b.envs[:len(page)], b.times[:len(page)], b.out[:len(page)]
+	clear(envs)
+	clear(times)
 	for i, e := range page {
 		times[i].Seconds, times[i].Nanos = e.ServerTime.Unix(), int32(e.ServerTime.Nanosecond())
 		env := &envs[i]

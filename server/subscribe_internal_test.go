@@ -56,19 +56,28 @@ func TestNextBatch(t *testing.T) {
 }
 
 // TestEnvelopeProtos: the page conversion gives what one envelope at a
-// time with timestamppb.New gives.
+// time with timestamppb.New gives, also when it reuses the storage of a
+// larger page before.
 func TestEnvelopeProtos(t *testing.T) {
 	now := time.Date(2026, 12, 6, 1, 2, 3, 456789, time.UTC)
-	page := []store.Envelope{
+	pages := [][]store.Envelope{{
 		{Cursor: 7, ConversationID: "c1", Kind: store.EnvelopeApplication, Epoch: 3, Payload: []byte{1, 2}, SenderDeviceID: "d1", ServerTime: now},
 		{Cursor: 9, ConversationID: "c2", Kind: store.EnvelopeWelcome, Payload: bytes.Repeat([]byte{3}, 40), ServerTime: now.Add(time.Hour)},
-	}
-	got := envelopeProtos(page)
-	for i, e := range page {
-		want := &sealinev1.Envelope{Cursor: e.Cursor, ConversationId: e.ConversationID, Kind: sealinev1.Envelope_Kind(e.Kind),
-			Epoch: e.Epoch, Payload: e.Payload, SenderDeviceId: e.SenderDeviceID, ServerTime: timestamppb.New(e.ServerTime)}
-		if !proto.Equal(got[i], want) {
-			t.Errorf("envelope %d: got %v, want %v", i, got[i], want)
+	}, {
+		{Cursor: 10, ConversationID: "c3", Kind: store.EnvelopeCommit, ServerTime: now.Add(2 * time.Hour)},
+	}}
+	var buf envelopeBuf
+	for _, page := range pages {
+		got := buf.protos(page)
+		if len(got) != len(page) {
+			t.Fatalf("%d envelopes for a page of %d", len(got), len(page))
+		}
+		for i, e := range page {
+			want := &sealinev1.Envelope{Cursor: e.Cursor, ConversationId: e.ConversationID, Kind: sealinev1.Envelope_Kind(e.Kind),
+				Epoch: e.Epoch, Payload: e.Payload, SenderDeviceId: e.SenderDeviceID, ServerTime: timestamppb.New(e.ServerTime)}
+			if !proto.Equal(got[i], want) {
+				t.Errorf("envelope %d: got %v, want %v", i, got[i], want)
+			}
 		}
 	}
 }
