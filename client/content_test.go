@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 func TestContentRoundTrip(t *testing.T) {
@@ -82,4 +85,28 @@ func FuzzParseContent(f *testing.F) {
 			t.Fatalf("round trip: %v\n%x\n%x", err, raw, again)
 		}
 	})
+}
+
+// TestContentTextWire: a text content is laid out as the package doc
+// says, and one too long for its length prefix is refused.
+func TestContentTextWire(t *testing.T) {
+	for _, text := range []string{"", "hi", strings.Repeat("x", 70000)} {
+		c := &Content{Kind: ContentText, ID: MessageID{1, 2}, Seq: 3, PrevEpoch: 4, PrevCount: 5,
+			SentAt: time.UnixMilli(6), Text: text}
+		var b cryptobyte.Builder
+		b.AddUint8(contentVersion)
+		b.AddUint8(uint8(ContentText))
+		b.AddBytes(c.ID[:])
+		for _, v := range []uint64{3, 4, 5, 6} {
+			b.AddUint64(v)
+		}
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(text)) })
+		got, err := marshalContent(c)
+		if err != nil || !bytes.Equal(got, b.BytesOrPanic()) {
+			t.Errorf("text of %d bytes: %x, %v; want %x", len(text), got, err, b.BytesOrPanic())
+		}
+	}
+	if _, err := marshalContent(&Content{Kind: ContentText, Text: strings.Repeat("x", 1<<24)}); !errors.Is(err, ErrBadContent) {
+		t.Errorf("text of 16 MiB: %v, want ErrBadContent", err)
+	}
 }
