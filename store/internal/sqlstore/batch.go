@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -284,29 +285,49 @@ func (b *batch) flush(ctx context.Context, q Querier) error {
 }
 
 // ackAll applies the acks of a batch on SQLite (PostgreSQL: ackAllUnnest,
-// pgack.go), setting results: each
-// deletes its envelopes at once, as ack does, but the queue counts are
-// lowered once per device and the messages no queue refers to any more
-// deleted dropChunk per statement, after every ack (an ack reads neither
-// the counts nor the messages). The counts are lowered in device order,
-// the one lock order of every node on PostgreSQL.
+// pgack.go), setting results. Each ack is two statements that read no
+// rows back (ackRange); the queue counts are then lowered once per device,
+// in device order.
 func ackAll(ctx context.Context, q Querier, acks []store.AckRequest, results []store.AckResult) error {
-	var devices, ids []string
+	var devices []string
 	for i, a := range acks {
-		got, err := unqueue(ctx, q, a.DeviceID, a.Cursor)
+		n, err := ackRange(ctx, q, a.DeviceID, a.Cursor)
 		if err != nil && !errors.Is(err, store.ErrUnknownCursor) {
 			return err
 		}
-		results[i] = store.AckResult{Removed: int64(len(got)), Err: err}
-		for range got {
+		results[i] = store.AckResult{Removed: n, Err: err}
+		for range n {
 			devices = append(devices, a.DeviceID)
 		}
-		ids = append(ids, got...)
 	}
-	if err := lowerQueued(ctx, q, devices); err != nil {
-		return err
+	return lowerQueued(ctx, q, devices)
+}
+
+// ackRange deletes the device's envelopes up to cursor, and before them
+// the messages that no other envelope names; it returns how many
+// envelopes it deleted, or store.ErrUnknownCursor, having deleted
+// nothing, when the cursor is past the device's last one. The messages go
+// first because the queue rows say which they are; SQLite's queue does
+// not reference messages (migration 0005), so deleting them cascades to
+// no queue row. Unlike ack, nothing is read back into Go.
+func ackRange(ctx context.Context, q Querier, deviceID string, cursor uint64) (int64, error) {
+	if cursor == 0 || cursor > math.MaxInt64 {
+		return 0, store.ErrUnknownCursor
 	}
-	return dropChunked(ctx, q, ids)
+	_, err := q.Exec(ctx, `DELETE FROM messages WHERE id IN (SELECT message_id FROM queue
+			WHERE device_id = $1 AND cursor <= $2
+			AND $2 <= (SELECT last_cursor FROM device_counters WHERE device_id = $1))
+		AND NOT EXISTS (SELECT 1 FROM queue o WHERE o.message_id = messages.id
+			AND (o.device_id <> $1 OR o.cursor > $2))`, deviceID, int64(cursor))
+	if err != nil {
+		return 0, err
+	}
+	n, err := q.Exec(ctx, `DELETE FROM queue WHERE device_id = $1 AND cursor <= $2
+		AND $2 <= (SELECT last_cursor FROM device_counters WHERE device_id = $1)`, deviceID, int64(cursor))
+	if err != nil || n > 0 {
+		return n, err
+	}
+	return 0, knownCursor(ctx, q, deviceID, cursor)
 }
 
 // dropChunk is the message ids of one DELETE in dropChunked.

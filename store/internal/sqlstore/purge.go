@@ -22,6 +22,15 @@ func (s *Store) Purge(ctx context.Context, kind store.PurgeKind, cutoff time.Tim
 	if purge == nil {
 		return 0, fmt.Errorf("purge: unknown kind %q", kind)
 	}
+	if kind == store.PurgeQueued && !s.postgres() {
+		found, err := s.oldMessages(ctx, unixNano(cutoff), int64(limit))
+		if err != nil || len(found) == 0 {
+			return 0, err
+		}
+		purge = func(ctx context.Context, q Querier, cutoff, _ int64) (int64, error) {
+			return purgeFound(ctx, q, found, cutoff)
+		}
+	}
 	var n int64
 	err := s.tx(ctx, func(q Querier) error {
 		var err error
@@ -61,6 +70,37 @@ func purgeQueued(ctx context.Context, q Querier, cutoff, limit int64) (int64, er
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
+	return purgeMessages(ctx, q, ids, cutoff)
+}
+
+// oldMessages finds up to limit messages older than cutoff on SQLite, on a
+// reader, outside the write transaction: with no index on created_ns
+// (migration 0005) it scans the table in rowid order, which is insertion
+// order, so the old rows come first and only a purge's last batch reads
+// the whole table, without holding up the writer.
+func (s *Store) oldMessages(ctx context.Context, cutoff, limit int64) ([]string, error) {
+	r, err := s.reader()
+	if err != nil {
+		return nil, err
+	}
+	return collectQuery(ctx, r, `SELECT id FROM messages WHERE created_ns < $1 LIMIT $2`, cutoff, limit)
+}
+
+// purgeFound purges the messages of found (oldMessages) still stored and
+// older than cutoff.
+func purgeFound(ctx context.Context, q Querier, found []string, cutoff int64) (int64, error) {
+	in, args := placeholders(found)
+	ids, err := collectQuery(ctx, q, `SELECT id FROM messages WHERE id IN (`+in+`)
+		AND created_ns < $`+strconv.Itoa(len(found)+1), append(args, cutoff)...)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	return purgeMessages(ctx, q, ids, cutoff)
+}
+
+// purgeMessages deletes the messages ids, all older than cutoff, and their
+// queue entries.
+func purgeMessages(ctx context.Context, q Querier, ids []string, cutoff int64) (int64, error) {
 	in, args := placeholders(ids)
 	devices, err := collectQuery(ctx, q, `DELETE FROM queue WHERE message_id IN (`+in+`) RETURNING device_id`, args...)
 	if err != nil {

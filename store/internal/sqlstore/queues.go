@@ -518,15 +518,22 @@ func unqueue(ctx context.Context, q Querier, deviceID string, cursor uint64) ([]
 	if err != nil || len(ids) > 0 {
 		return ids, err
 	}
+	return nil, knownCursor(ctx, q, deviceID, cursor)
+}
+
+// knownCursor tells, after an ack up to cursor removed nothing, a cursor
+// already acknowledged (nil) from one past the device's last
+// (store.ErrUnknownCursor).
+func knownCursor(ctx context.Context, q Querier, deviceID string, cursor uint64) error {
 	var last int64
-	err = q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
+	err := q.QueryRow(ctx, `SELECT last_cursor FROM device_counters WHERE device_id = $1`, deviceID).Scan(&last)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return err
 	}
 	if cursor > uint64(last) {
-		return nil, store.ErrUnknownCursor
+		return store.ErrUnknownCursor
 	}
-	return nil, nil
+	return nil
 }
 
 // dequeue deletes the entries up to cursor, unless cursor is past the

@@ -82,13 +82,20 @@ func forgetUser(ctx context.Context, q Querier, w store.Withdrawal) error {
 }
 
 // dropEmpty deletes messages no queue refers to any more in convs, and the
-// conversations of convs left without members; it returns how many
-// conversations it deleted.
+// conversations of convs left without members with their messages and
+// those messages' queue rows (devices that left and have not acked them);
+// it returns how many conversations it deleted. The queue rows are deleted
+// here, not by a cascade: SQLite's queue does not reference messages.
 func dropEmpty(ctx context.Context, q Querier, convs []string) (int64, error) {
 	var dropped int64
 	for _, id := range convs {
 		_, err := q.Exec(ctx, `DELETE FROM messages WHERE conversation_id = $1
 			AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.message_id = messages.id)`, id)
+		if err != nil {
+			return 0, err
+		}
+		_, err = q.Exec(ctx, `DELETE FROM queue WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1)
+			AND NOT EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1)`, id)
 		if err != nil {
 			return 0, err
 		}
