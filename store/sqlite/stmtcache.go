@@ -19,7 +19,9 @@ const maxCachedStmts = 256
 // connection that runs it and reuses it there, so the hot statements
 // (the session lookup on every call, the queue read on every wake-up,
 // a batch's inserts) are parsed once per connection rather than once per
-// call: SQLite's parser costs more than running a small statement.
+// call: SQLite's parser costs more than running a small statement. A
+// statement is prepared with its parameters made positional when it can
+// be (positional.go).
 type stmtCache struct {
 	db     *sql.DB
 	mu     sync.Mutex
@@ -47,7 +49,7 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if ok || full || !cacheable(query) {
 		return st
 	}
-	st, err := c.db.PrepareContext(ctx, query)
+	st, err := c.db.PrepareContext(ctx, positional(query))
 	if err != nil {
 		return nil
 	}
@@ -191,7 +193,7 @@ func (q txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 		st = q.tx.StmtContext(ctx, cached)
 	} else {
 		var err error
-		if st, err = q.tx.PrepareContext(ctx, query); err != nil {
+		if st, err = q.tx.PrepareContext(ctx, positional(query)); err != nil {
 			return nil
 		}
 	}
