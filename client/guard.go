@@ -304,10 +304,11 @@ func (m *Messenger) deliver(cv *conversation, from Member, c *Content, out *outc
 	conv := cv.rec.ConvID
 	switch c.Kind {
 	case ContentText, ContentAttachment:
-		msg := Message{ConvID: conv, ID: c.ID, From: from, Seq: c.Seq, SentAt: c.SentAt, ReceivedAt: m.now(),
-			Text: c.Text, Attachment: c.Attachment}
-		out.write(func(tx *localstore.Tx) error { return m.storeMessage(tx, msg) })
-		out.emit(&MessageEvent{Message: msg})
+		ev := &MessageEvent{Message: Message{ConvID: conv, ID: c.ID, From: from, Seq: c.Seq, SentAt: c.SentAt,
+			ReceivedAt: m.now(), Text: c.Text, Attachment: c.Attachment}}
+		// The write runs before the event is delivered: one copy serves both.
+		out.write(func(tx *localstore.Tx) error { return m.storeMessage(tx, ev.Message) })
+		out.emit(ev)
 		if m.cfg.DeliveryReceipts && cv.rec.Direct && c.Kind == ContentText {
 			out.after = append(out.after, func(ctx context.Context) {
 				go m.MarkDelivered(context.WithoutCancel(ctx), conv, c.ID)

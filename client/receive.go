@@ -317,7 +317,7 @@ func (m *Messenger) handleBatch(ctx context.Context, envs []*sealinev1.Envelope)
 		return nil
 	}
 	b := &batch{groups: map[*conversation]bool{}, senders: map[senderKey]*localstore.SenderState{}}
-	var outs []*outcome
+	outs := make([]*outcome, 0, len(envs))
 	last := m.cursor
 	for _, env := range envs {
 		if env.GetCursor() <= last {
