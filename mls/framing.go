@@ -224,15 +224,17 @@ func (f *framer) sealPrivate(ac *AuthenticatedContent) ([]byte, error) {
 	if ac.WireFormat != WireFormatPrivateMessage || c.Sender.Type != SenderMember {
 		return nil, fmt.Errorf("%w: private message from sender type %d", ErrInvalidContent, c.Sender.Type)
 	}
+	defer f.scratch.wipe()
 	plaintext, err := f.privateContent(ac)
 	if err != nil {
 		return nil, err
 	}
-	defer clear(plaintext)
 	sd := senderData{leaf: LeafIndex(c.Sender.Index)}
-	if _, err := io.ReadFull(f.rand, sd.reuseGuard[:]); err != nil {
+	guard := f.sd[:len(sd.reuseGuard)] // read into the framer: a local would escape through io.Reader
+	if _, err := io.ReadFull(f.rand, guard); err != nil {
 		return nil, fmt.Errorf("reuse guard: %w", err)
 	}
+	copy(sd.reuseGuard[:], guard)
 	kn, err := f.tree.nextSendKey(sd.leaf, ratchetFor(c.ContentType))
 	if err != nil {
 		return nil, err
@@ -273,7 +275,7 @@ func (f *framer) sealPrivate(ac *AuthenticatedContent) ([]byte, error) {
 }
 
 // privateContent encodes PrivateMessageContent with zero padding into
-// f.scratch; the caller clears it after use.
+// f.scratch; the caller wipes it after use.
 func (f *framer) privateContent(ac *AuthenticatedContent) ([]byte, error) {
 	w := &f.scratch
 	w.b, w.err = w.b[:0], nil
@@ -358,37 +360,37 @@ func (f *framer) unprotectPrivate(m *PrivateMessage, key signerKey) (*Authentica
 	if err != nil {
 		return nil, err
 	}
-	return ac, f.tree.apply(u)
+	return ac, f.tree.apply(&u)
 }
 
 // openPrivate decrypts and verifies a PrivateMessage without changing
 // any state; applying the returned update to f.tree consumes its key.
-func (f *framer) openPrivate(m *PrivateMessage, key signerKey) (*AuthenticatedContent, *ratchetUpdate, error) {
+func (f *framer) openPrivate(m *PrivateMessage, key signerKey) (*AuthenticatedContent, ratchetUpdate, error) {
 	if err := f.checkEpoch(m.GroupID, m.Epoch); err != nil {
-		return nil, nil, err
+		return nil, ratchetUpdate{}, err
 	}
 	sd, err := f.openSenderData(m)
 	if err != nil {
-		return nil, nil, err
+		return nil, ratchetUpdate{}, err
 	}
 	kn, update, err := f.tree.receiveKey(sd.leaf, ratchetFor(m.ContentType), sd.generation)
 	if err != nil {
-		return nil, nil, err
+		return nil, ratchetUpdate{}, err
 	}
 	f.aad = appendPrivateAAD(f.aad[:0], m, true)
 	pt, err := f.open(kn.key, f.guardNonce(kn.nonce, sd.reuseGuard), f.aad, m.Ciphertext)
 	if err != nil {
-		return nil, nil, fmt.Errorf("content: %w", err)
+		return nil, ratchetUpdate{}, fmt.Errorf("content: %w", err)
 	}
 	ac := &AuthenticatedContent{WireFormat: WireFormatPrivateMessage, Content: FramedContent{
 		GroupID: m.GroupID, Epoch: m.Epoch, Sender: Sender{Type: SenderMember, Index: uint32(sd.leaf)},
 		AuthenticatedData: m.AuthenticatedData, ContentType: m.ContentType,
 	}}
 	if err := decodePrivateContent(pt, ac); err != nil {
-		return nil, nil, err
+		return nil, ratchetUpdate{}, err
 	}
 	if err := f.verify(ac, key); err != nil {
-		return nil, nil, err
+		return nil, ratchetUpdate{}, err
 	}
 	return ac, update, nil
 }
@@ -396,10 +398,15 @@ func (f *framer) openPrivate(m *PrivateMessage, key signerKey) (*AuthenticatedCo
 // decodePrivateContent parses PrivateMessageContent into ac; the padding
 // must be all zero bytes (RFC 9420, Section 6.3.1).
 func decodePrivateContent(pt []byte, ac *AuthenticatedContent) error {
-	r := newReader(pt)
-	r.alias = true // pt is a fresh buffer owned by the result
-	ac.Content.decodeBody(r)
-	ac.Auth = decodeAuthData(r, ac.Content.ContentType)
+	r := reader{b: pt, maxLen: DefaultMaxVectorLen, alias: true} // pt is a fresh buffer owned by the result
+	if ac.Content.ContentType == ContentApplication {
+		ac.Content.ApplicationData = r.Opaque() // not through decodeBody, which would move r to the heap
+	} else {
+		hr := r
+		ac.Content.decodeBody(&hr)
+		r = hr
+	}
+	ac.Auth = decodeAuthData(&r, ac.Content.ContentType)
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("private content: %w", err)
 	}

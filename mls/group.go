@@ -310,11 +310,11 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 		GroupID: g.gc.GroupID, Epoch: g.gc.Epoch, Sender: Sender{Type: SenderMember, Index: uint32(g.LeafIndex())},
 		AuthenticatedData: authenticatedData, ContentType: ContentApplication, ApplicationData: plaintext,
 	}
-	ac, err := g.framer.sign(c, WireFormatPrivateMessage, g.sigKey)
-	if err != nil {
-		return nil, err
+	ac := AuthenticatedContent{WireFormat: WireFormatPrivateMessage, Content: c}
+	if err := g.s.signContentScratch(&g.framer.scratch, &ac, g.framer.gc, g.sigKey); err != nil {
+		return nil, fmt.Errorf("encrypt: sign content: %w", err)
 	}
-	wire, err := g.framer.sealPrivate(ac)
+	wire, err := g.framer.sealPrivate(&ac)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt: %w", err)
 	}
@@ -325,15 +325,15 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 // the secret tree of the epoch it was sent in once the message has been
 // accepted: a message that fails changes no state.
 type consume struct {
-	f *framer
-	u *ratchetUpdate
+	f *framer // nil: nothing to consume
+	u ratchetUpdate
 }
 
-func (c consume) apply() error {
-	if c.u == nil {
+func (c *consume) apply() error {
+	if c.f == nil {
 		return nil
 	}
-	return c.f.tree.apply(c.u)
+	return c.f.tree.apply(&c.u)
 }
 
 // unprotectApplication decrypts a PrivateMessage of the current epoch or
@@ -346,7 +346,10 @@ func (g *Group) unprotectApplication(pm *PrivateMessage) (*AuthenticatedContent,
 		}
 	}
 	ac, u, err := f.openPrivate(pm, key)
-	return ac, consume{f: f, u: u}, err
+	if err != nil {
+		return nil, consume{}, err
+	}
+	return ac, consume{f: f, u: u}, nil
 }
 
 // ApplicationMessage is a decrypted, authenticated application message.

@@ -98,3 +98,30 @@ func TestDecryptOtherWireFormats(t *testing.T) {
 		}
 	}
 }
+
+func TestScratchIsWipedAndBounded(t *testing.T) {
+	a, b := twoMembers(t, DefaultCipherSuite, Config{PaddingBlock: 64})
+	zero := func(name string, g *Group) {
+		t.Helper()
+		buf := g.framer.scratch.b
+		if len(buf) != 0 || cap(buf) > maxScratch {
+			t.Fatalf("%s: scratch of length %d, capacity %d", name, len(buf), cap(buf))
+		}
+		for _, c := range buf[:cap(buf)] {
+			if c != 0 {
+				t.Fatalf("%s: scratch keeps content", name)
+			}
+		}
+	}
+	for _, n := range []int{100, 2 * maxScratch, 10} {
+		w, err := a.Encrypt(bytes.Repeat([]byte{0xa5}, n), nil)
+		must(t, err)
+		zero("sender", a)
+		got, err := b.Decrypt(w)
+		must(t, err)
+		zero("receiver", b)
+		if len(got.Data) != n {
+			t.Fatalf("got %d bytes, want %d", len(got.Data), n)
+		}
+	}
+}

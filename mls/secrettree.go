@@ -219,29 +219,29 @@ type ratchetUpdate struct {
 // receiveKey returns the key and nonce of generation gen on leaf's
 // ratchet of kind, and the update that consumes it. It does not change
 // the tree; call apply after the message authenticates.
-func (t *secretTree) receiveKey(leaf LeafIndex, kind ratchetKind, gen uint32) (keyNonce, *ratchetUpdate, error) {
+func (t *secretTree) receiveKey(leaf LeafIndex, kind ratchetKind, gen uint32) (keyNonce, ratchetUpdate, error) {
 	r, err := t.peek(leaf, kind)
 	if err != nil {
-		return keyNonce{}, nil, err
+		return keyNonce{}, ratchetUpdate{}, err
 	}
 	if gen < r.next {
 		if kn, ok := r.skipped[gen]; ok {
-			return kn, &ratchetUpdate{leaf: leaf, kind: kind, gen: gen, next: r.next, secret: r.secret}, nil
+			return kn, ratchetUpdate{leaf: leaf, kind: kind, gen: gen, next: r.next, secret: r.secret}, nil
 		}
 		if r.next-gen <= t.window {
-			return keyNonce{}, nil, fmt.Errorf("%w: leaf %d generation %d", ErrReplay, leaf, gen)
+			return keyNonce{}, ratchetUpdate{}, fmt.Errorf("%w: leaf %d generation %d", ErrReplay, leaf, gen)
 		}
-		return keyNonce{}, nil, fmt.Errorf("%w: generation %d, ratchet at %d", ErrGenerationTooFar, gen, r.next)
+		return keyNonce{}, ratchetUpdate{}, fmt.Errorf("%w: generation %d, ratchet at %d", ErrGenerationTooFar, gen, r.next)
 	}
 	if gen-r.next > t.maxJump {
-		return keyNonce{}, nil, fmt.Errorf("%w: generation %d, ratchet at %d", ErrGenerationTooFar, gen, r.next)
+		return keyNonce{}, ratchetUpdate{}, fmt.Errorf("%w: generation %d, ratchet at %d", ErrGenerationTooFar, gen, r.next)
 	}
-	u := &ratchetUpdate{leaf: leaf, kind: kind, gen: gen}
+	u := ratchetUpdate{leaf: leaf, kind: kind, gen: gen}
 	sec := r.secret
 	for g := r.next; ; g++ {
 		kn, next, err := t.derive(sec, g)
 		if err != nil {
-			return keyNonce{}, nil, err
+			return keyNonce{}, ratchetUpdate{}, err
 		}
 		sec = next
 		if g == gen {

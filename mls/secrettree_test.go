@@ -50,7 +50,7 @@ func receive(t *testing.T, tree *secretTree, leaf LeafIndex, kind ratchetKind, g
 	t.Helper()
 	kn, u, err := tree.receiveKey(leaf, kind, gen)
 	must(t, err)
-	must(t, tree.apply(u))
+	must(t, tree.apply(&u))
 	return kn
 }
 

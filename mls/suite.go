@@ -277,6 +277,20 @@ func labeledMessage(w *writer, label string, sizeHint int, fill func(w *writer))
 	return w.b[start:], nil
 }
 
+// maxScratch bounds the buffer a scratch writer keeps between uses.
+const maxScratch = 64 << 10
+
+// wipe zeroes w's buffer and empties it for reuse, dropping it if it
+// grew past maxScratch: a scratch writer keeps neither content nor a
+// large buffer between messages.
+func (w *writer) wipe() {
+	clear(w.b)
+	w.b, w.err = w.b[:0], nil
+	if cap(w.b) > maxScratch {
+		w.b = nil
+	}
+}
+
 // labeledContent encodes struct { opaque label<V>; opaque content<V>; },
 // the shape of SignContent and EncryptContext.
 func labeledContent(label string, content []byte) []byte {

@@ -209,15 +209,16 @@ func (s *suite) signContent(a *AuthenticatedContent, gc *GroupContext, k *Signat
 	return s.signContentScratch(nil, a, gc, k)
 }
 
-// signContentScratch is signContent encoding the TBS in scratch's buffer (see
-// labeledMessage), which it zeroes afterwards; nil allocates.
+// signContentScratch is signContent encoding the TBS in scratch's
+// buffer (see labeledMessage), which it wipes afterwards; nil allocates.
 func (s *suite) signContentScratch(scratch *writer, a *AuthenticatedContent, gc *GroupContext, k *SignaturePrivateKey) error {
 	msg, err := labeledMessage(scratch, "FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
-	if err != nil {
-		return err
+	if err == nil {
+		a.Auth.Signature, err = s.sign(k, msg)
 	}
-	a.Auth.Signature, err = s.sign(k, msg)
-	clear(msg)
+	if scratch != nil {
+		scratch.wipe()
+	}
 	return err
 }
 
@@ -227,14 +228,15 @@ func (s *suite) verifyContent(a *AuthenticatedContent, gc *GroupContext, pub []b
 }
 
 // verifyContentScratch is verifyContent encoding the TBS in scratch's
-// buffer (see labeledMessage), which it zeroes afterwards; nil allocates.
+// buffer (see labeledMessage), which it wipes afterwards; nil allocates.
 func (s *suite) verifyContentScratch(scratch *writer, a *AuthenticatedContent, gc *GroupContext, pub []byte) error {
 	msg, err := labeledMessage(scratch, "FramedContentTBS", a.Content.sizeHint()+256, func(w *writer) { a.encodeTBS(w, gc) })
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.verify(pub, msg, a.Auth.Signature)
 	}
-	err = s.verify(pub, msg, a.Auth.Signature)
-	clear(msg)
+	if scratch != nil {
+		scratch.wipe()
+	}
 	return err
 }
 
