@@ -32,10 +32,20 @@ type StreamSender struct {
 	cancel context.CancelFunc
 	acks   chan StreamAck
 
-	mu      sync.Mutex // guards seq and sends on stream
+	mu      sync.Mutex // guards seq, the requests and sends on stream
 	seq     uint64
-	batches atomic.Bool // the server takes batched requests
-	err     error       // set before acks is closed
+	reqs    []*streamRequest               // reused: connect-go has encoded a request once Send returns
+	ptrs    []*sealinev1.SendStreamRequest // &reqs[i].req, a batch's entries
+	used    int                            // reqs filled since the last clear
+	outer   sealinev1.SendStreamRequest    // a batch
+	batches atomic.Bool                    // the server takes batched requests
+	err     error                          // set before acks is closed
+}
+
+// streamRequest is one message's request, with its SendRequest.
+type streamRequest struct {
+	req  sealinev1.SendStreamRequest
+	send sealinev1.SendRequest
 }
 
 // StreamMessage is one pre-encrypted message for a SendStream (see
@@ -78,11 +88,14 @@ func (c *Client) SendStream(ctx context.Context) (*StreamSender, error) {
 func (s *StreamSender) Send(m StreamMessage) (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	req := s.request(m)
-	if err := s.stream.Send(req); err != nil {
+	req := s.request(0, m)
+	seq := req.GetSequence()
+	err := s.stream.Send(req)
+	s.clearRequests()
+	if err != nil {
 		return 0, mapError(err)
 	}
-	return req.GetSequence(), nil
+	return seq, nil
 }
 
 // Bounds of a batched request: the server takes 256 KiB per request.
@@ -101,38 +114,65 @@ func (s *StreamSender) SendAll(ms []StreamMessage) ([]uint64, error) {
 	defer s.mu.Unlock()
 	seqs := make([]uint64, 0, len(ms))
 	for len(ms) > 0 {
-		reqs := []*sealinev1.SendStreamRequest{s.request(ms[0])}
-		size := batchEntrySize(reqs[0])
-		for s.batches.Load() && len(reqs) < min(len(ms), maxRequestBatch) {
-			r := s.request(ms[len(reqs)])
-			if size += batchEntrySize(r); size > maxRequestBatchBytes {
-				s.seq--
-				break
-			}
-			reqs = append(reqs, r)
-		}
-		req := reqs[0]
-		if len(reqs) > 1 {
-			req = &sealinev1.SendStreamRequest{Batch: reqs}
-		}
-		if err := s.stream.Send(req); err != nil {
+		req, n := s.nextRequest(ms)
+		err := s.stream.Send(req)
+		s.clearRequests()
+		if err != nil {
 			return seqs, mapError(err)
 		}
-		for _, r := range reqs {
-			seqs = append(seqs, r.GetSequence())
+		for i := range n {
+			seqs = append(seqs, s.seq-uint64(n-1-i))
 		}
-		ms = ms[len(reqs):]
+		ms = ms[n:]
 	}
 	return seqs, nil
 }
 
-// request is m's request with the next sequence; the first asks for
-// batched answers. s.mu is held.
-func (s *StreamSender) request(m StreamMessage) *sealinev1.SendStreamRequest {
+// nextRequest returns the request that carries the first n messages of
+// ms: one alone, or once the server takes batches, as many as fit the
+// bounds. s.mu is held.
+func (s *StreamSender) nextRequest(ms []StreamMessage) (req *sealinev1.SendStreamRequest, n int) {
+	first := s.request(0, ms[0])
+	n, size := 1, batchEntrySize(first)
+	for s.batches.Load() && n < min(len(ms), maxRequestBatch) {
+		r := s.request(n, ms[n])
+		if size += batchEntrySize(r); size > maxRequestBatchBytes {
+			s.seq--
+			break
+		}
+		n++
+	}
+	if n == 1 {
+		return first, 1
+	}
+	s.outer.Batch = s.ptrs[:n]
+	return &s.outer, n
+}
+
+// request fills the i-th reused request with m and the next sequence;
+// the first asks for batched answers. s.mu is held.
+func (s *StreamSender) request(i int, m StreamMessage) *sealinev1.SendStreamRequest {
+	if i == len(s.reqs) {
+		r := new(streamRequest)
+		s.reqs, s.ptrs = append(s.reqs, r), append(s.ptrs, &r.req)
+	}
+	s.used = max(s.used, i+1)
 	s.seq++
-	return &sealinev1.SendStreamRequest{Sequence: s.seq, BatchResponses: s.seq == 1, Send: &sealinev1.SendRequest{
-		ConversationId: m.ConversationID, ClientMessageId: m.ClientMessageID, Epoch: m.Epoch, Message: m.Message,
-	}}
+	r := s.reqs[i]
+	r.send.ConversationId, r.send.ClientMessageId, r.send.Epoch, r.send.Message = m.ConversationID, m.ClientMessageID, m.Epoch, m.Message
+	r.req.Sequence, r.req.BatchResponses, r.req.Send = s.seq, s.seq == 1, &r.send
+	return &r.req
+}
+
+// clearRequests empties the requests filled since the last clear, so
+// that they keep no caller's bytes. s.mu is held.
+func (s *StreamSender) clearRequests() {
+	for _, r := range s.reqs[:s.used] {
+		r.req.Reset()
+		r.send.Reset()
+	}
+	s.used = 0
+	s.outer.Reset()
 }
 
 // batchEntrySize is the encoded size of r in a request's batch.
