@@ -61,5 +61,8 @@
 // Every transaction commits with a WAL fsync (synchronous=FULL): a
 // committed send counter or consumed key survives a crash. The messages
 // a transaction stores (Tx.QueueMessage) are written several rows per
-// statement before its next statement or its commit.
+// statement before its next statement or its commit: INSERT OR IGNORE
+// (no statement journal), prepared on the driver connection the Store
+// holds from Open to Close and run there (no per-argument copies by
+// database/sql).
 package localstore

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,13 @@ type Store struct {
 
 	stmts  map[string]*sql.Stmt // read-only after Open
 	queues sync.Pool            // *queue, for Tx.QueueMessage
+
+	// conn is the database's one connection, held from Open to Close;
+	// puts are putMessagesQuery(n) prepared on its driver connection,
+	// which flush runs without database/sql's copy of every argument.
+	conn *sql.Conn
+	puts map[int]driver.Stmt
+	mu   sync.Mutex // one transaction at a time on conn
 }
 
 // prepare prepares the hot statements; it runs before any transaction
@@ -83,6 +91,30 @@ func (s *Store) prepare() error {
 		s.stmts[q] = st
 	}
 	return nil
+}
+
+// hold takes the database's one connection for the Store's life and
+// prepares the multi-row inserts on it.
+func (s *Store) hold() error {
+	conn, err := s.db.Conn(context.Background())
+	if err != nil {
+		return fmt.Errorf("localstore: %w", err)
+	}
+	s.conn = conn
+	return conn.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return errors.New("localstore: the driver does not prepare with a context")
+		}
+		for _, n := range putRows {
+			st, err := pc.PrepareContext(context.Background(), putMessagesQuery(n))
+			if err != nil {
+				return fmt.Errorf("localstore: prepare: %w", err)
+			}
+			s.puts[n] = st
+		}
+		return nil
+	})
 }
 
 // Open opens or creates the database in dir (which must exist, mode 0700).
@@ -111,13 +143,13 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("localstore: open: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	s := &Store{db: db, rand: opt.Rand, now: opt.Now, stmts: map[string]*sql.Stmt{}}
+	s := &Store{db: db, rand: opt.Rand, now: opt.Now, stmts: map[string]*sql.Stmt{}, puts: map[int]driver.Stmt{}}
 	s.queues.New = func() any { return new(queue) }
 	if err := s.init(dir, opt); err != nil {
 		db.Close()
 		return nil, inUse(err)
 	}
-	if err := s.prepare(); err != nil {
+	if err := errors.Join(s.prepare(), s.hold()); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -154,10 +186,21 @@ func createPrivate(path string) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	if s.conn != nil {
+		errs = append(errs, s.conn.Raw(func(any) error {
+			for _, st := range s.puts {
+				st.Close()
+			}
+			return nil
+		}), s.conn.Close())
+	}
 	for _, st := range s.stmts {
 		st.Close()
 	}
-	return s.db.Close()
+	return errors.Join(append(errs, s.db.Close())...)
 }
 
 // init creates the schema and loads or creates the storage key.
@@ -348,8 +391,19 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 
 var errReadOnly = errors.New("read only")
 
+// begin starts a transaction on the held connection (on the pool's one
+// connection while Open has not taken it yet).
+func (s *Store) begin() (*sql.Tx, error) {
+	if s.conn != nil {
+		return s.conn.BeginTx(context.Background(), nil)
+	}
+	return s.db.BeginTx(context.Background(), nil)
+}
+
 func (s *Store) run(fn func(tx *Tx) error) error {
-	sqlTx, err := s.db.BeginTx(context.Background(), nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sqlTx, err := s.begin()
 	if err != nil {
 		return fmt.Errorf("localstore: begin: %w", err)
 	}

@@ -158,7 +158,10 @@ func TestSwappedCiphertextRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Exec(`UPDATE messages SET body = (SELECT body FROM messages WHERE msg_id = X'61') WHERE msg_id = X'62'`); err != nil {
+	err = s.Update(func(tx *Tx) error {
+		return tx.exec(`UPDATE messages SET body = (SELECT body FROM messages WHERE msg_id = X'61') WHERE msg_id = X'62'`)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	err = s.View(func(tx *Tx) error {

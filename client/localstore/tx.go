@@ -1,7 +1,9 @@
 package localstore
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -85,16 +87,6 @@ const (
 )
 
 var hotQueries = []string{qMeta, qSetMeta, qPutGroup, qSender, qPutSender, qPutMessage}
-
-// putMessagesQueries holds putMessagesQuery(n) for each n in putRows.
-var putMessagesQueries = map[int]string{}
-
-func init() {
-	for _, n := range putRows {
-		putMessagesQueries[n] = putMessagesQuery(n)
-		hotQueries = append(hotQueries, putMessagesQueries[n])
-	}
-}
 
 func (tx *Tx) meta(key string) ([]byte, error) {
 	var v []byte
@@ -331,7 +323,7 @@ var errNoID = errors.New("localstore: message without an id")
 // transactions, so that queueing grows no slice once warm.
 type queue struct {
 	rows []queuedRow
-	args []any
+	args []driver.NamedValue
 }
 
 // queuedRow is one QueueMessage call's columns, body sealed.
@@ -353,7 +345,8 @@ func (tx *Tx) release() {
 }
 
 // flush writes the queued messages, in as few statements as putRows
-// allows.
+// allows. The statements run on the driver connection (Store.hold), in
+// the transaction database/sql began on it.
 func (tx *Tx) flush() error {
 	if tx.q == nil || len(tx.q.rows) == 0 {
 		return nil
@@ -363,6 +356,9 @@ func (tx *Tx) flush() error {
 		clear(tx.q.rows)
 		tx.q.rows = tx.q.rows[:0]
 	}()
+	if tx.s.conn == nil {
+		return errors.New("localstore: messages queued before Open returned")
+	}
 	for len(rows) > 0 {
 		n := putRows[len(putRows)-1]
 		for _, r := range putRows {
@@ -372,7 +368,10 @@ func (tx *Tx) flush() error {
 			}
 		}
 		args := tx.q.bind(rows[:n])
-		_, err := tx.tx.Stmt(tx.s.stmts[putMessagesQueries[n]]).Exec(args...)
+		err := tx.s.conn.Raw(func(any) error {
+			_, err := tx.s.puts[n].(driver.StmtExecContext).ExecContext(context.Background(), args)
+			return err
+		})
 		clear(args) // drop the references to the bodies
 		if err != nil {
 			return fmt.Errorf("localstore: %w", err)
@@ -385,9 +384,9 @@ func (tx *Tx) flush() error {
 // bind returns the arguments of putMessagesQuery(len(rows)), in q.args.
 // A conversation id, sender or time equal to the previous row's reuses
 // its boxed value: each boxing of a string or a large integer allocates.
-func (q *queue) bind(rows []queuedRow) []any {
+func (q *queue) bind(rows []queuedRow) []driver.NamedValue {
 	args := q.args[:0]
-	var conv, sender, sent, received any
+	var conv, sender, sent, received driver.Value
 	for i, r := range rows {
 		if i == 0 || r.conv != rows[i-1].conv {
 			conv = r.conv
@@ -404,7 +403,9 @@ func (q *queue) bind(rows []queuedRow) []any {
 		case i == 0 || r.received != rows[i-1].received:
 			received = r.received
 		}
-		args = append(args, conv, r.id, sender, r.seq, r.kind, sent, received, r.body)
+		for _, v := range [...]driver.Value{conv, r.id, sender, r.seq, r.kind, sent, received, r.body} {
+			args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+		}
 	}
 	q.args = args
 	return args
