@@ -20,7 +20,8 @@ import (
 // sender, and its recipients' counters once per batch: the batch assigns
 // cursors from them in memory and writes each changed counter back once,
 // before any other post and at the end. A post's one statement is then
-// its message INSERT (its queue rows are inserted with the batch's).
+// its message INSERT (its queue rows are inserted with the batch's), and
+// on SQLite up to 16 posts share one (chunk.go).
 //
 // Without a savepoint, a post must write nothing unless it succeeds, so
 // every refusal is found before the INSERT: membership, group and epoch,
@@ -73,16 +74,10 @@ func newBatch(s *Store) *batch {
 	return &batch{s: s, known: map[senderKey]*groupEpoch{}, counters: map[string]*counter{}}
 }
 
-// post applies one application post; the error is for the whole
-// transaction. Every refusal is found before the post writes.
-func (b *batch) post(ctx context.Context, q Querier, p store.Post, queued *[]queueRow) (store.PostResult, error) {
-	ge, err := b.check(ctx, q, p)
-	if err != nil {
-		return b.refused(ctx, q, p, err)
-	}
-	if ge.large {
-		return b.postSaved(ctx, q, p, queued)
-	}
+// postChecked applies one application post that passed check (its
+// conversation ge, not large); the error is for the whole transaction.
+// Every refusal is found before the post writes.
+func (b *batch) postChecked(ctx context.Context, q Querier, p store.Post, ge *groupEpoch, queued *[]queueRow) (store.PostResult, error) {
 	to, err := b.take(ctx, q, ge.to, p.MaxQueue)
 	if err != nil {
 		return b.refused(ctx, q, p, err)

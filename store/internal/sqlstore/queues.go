@@ -69,18 +69,16 @@ func (s *Store) postAll(ctx context.Context, q Querier, posts []store.Post, acks
 	for i := 0; i < len(posts); i++ {
 		p := posts[i]
 		switch {
-		case batched(p) && s.postgres():
+		case batched(p):
 			n := len(run(posts[i:]))
-			if err := b.postRun(ctx, q, posts[i:i+n], results[i:i+n], &queued); err != nil {
+			postRun := b.postChunked // SQLite: chunk.go
+			if s.postgres() {
+				postRun = b.postRun
+			}
+			if err := postRun(ctx, q, posts[i:i+n], results[i:i+n], &queued); err != nil {
 				return err
 			}
 			i += n - 1
-			continue
-		case batched(p):
-			var err error
-			if results[i], err = b.post(ctx, q, p, &queued); err != nil {
-				return err
-			}
 			continue
 		}
 		if err := b.other(ctx, q); err != nil {
