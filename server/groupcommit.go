@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,18 +49,22 @@ type committer struct {
 	acks    []store.AckRequest
 	acksOf  []*pending
 	hinted  map[string]struct{}
+
+	pendings sync.Pool // of *pending
 }
 
 // pending is one caller's post or ack and, once it is decided, its
-// result. A caller of submit or submitAck waits for done to be closed; a
-// SendStream's posts (submitAll) share the stream's wake instead: each
-// is marked decided, then wake gets a value.
+// result. A caller of submit or submitAck waits for the one value done
+// gets; a SendStream's posts (submitAll) share the stream's wake
+// instead: each is marked decided, then wake gets a value. Pendings are
+// pooled (get, put), each with its done channel.
 type pending struct {
 	post    store.Post
 	res     store.PostResult
-	ack     *store.AckRequest // set for an ack; post and res are then unused
+	ack     store.AckRequest // an ack's, when isAck; post and res are then unused
+	isAck   bool
 	ackRes  store.AckResult
-	done    chan struct{}
+	done    chan struct{} // cap 1
 	wake    chan struct{} // cap 1; set instead of done
 	decided atomic.Bool   // set with wake
 }
@@ -69,7 +74,7 @@ type pending struct {
 func (p *pending) finish() {
 	wake := p.wake // p may be reused once decided is set
 	if wake == nil {
-		close(p.done)
+		p.done <- struct{}{} // its only value: never blocks
 		return
 	}
 	p.decided.Store(true)
@@ -93,53 +98,63 @@ func newCommitter(st store.Queues, n Notifier, max int, log *slog.Logger) *commi
 // failed). It does not give up when ctx ends: once taken, the post may be
 // durable, and the caller must learn which.
 func (c *committer) submit(ctx context.Context, p store.Post) (store.PostResult, error) {
-	pd := newPending(p)
-	select {
-	case c.in <- pd:
-	case <-c.stop:
-		return store.PostResult{}, errShuttingDown
-	case <-ctx.Done():
-		return store.PostResult{}, ctx.Err()
+	pd := c.get()
+	defer c.put(pd)
+	pd.post = p
+	if err := c.wait(ctx, pd); err != nil {
+		return store.PostResult{}, err
 	}
-	<-pd.done
 	return pd.res, pd.res.Err
-}
-
-func newPending(p store.Post) *pending {
-	return &pending{post: p, done: make(chan struct{})}
-}
-
-// streamPending returns a pending for a SendStream's post, from the
-// pool; wake is the stream's.
-func (m *messaging) streamPending(p store.Post, wake chan struct{}) *pending {
-	pd, _ := m.pendings.Get().(*pending)
-	if pd == nil {
-		pd = new(pending)
-	}
-	pd.post, pd.wake = p, wake
-	return pd
-}
-
-// release returns a decided stream pending to the pool, once its result
-// has been read.
-func (m *messaging) release(pd *pending) {
-	*pd = pending{}
-	m.pendings.Put(pd)
 }
 
 // submitAck hands an ack to the writer and waits until its batch
 // committed (or failed), as submit does.
 func (c *committer) submitAck(ctx context.Context, a store.AckRequest) (store.AckResult, error) {
-	pd := &pending{ack: &a, done: make(chan struct{})}
+	pd := c.get()
+	defer c.put(pd)
+	pd.ack, pd.isAck = a, true
+	if err := c.wait(ctx, pd); err != nil {
+		return store.AckResult{}, err
+	}
+	return pd.ackRes, pd.ackRes.Err
+}
+
+// wait hands pd to the writer and waits until it is decided; an error
+// means the writer never took it.
+func (c *committer) wait(ctx context.Context, pd *pending) error {
 	select {
 	case c.in <- pd:
 	case <-c.stop:
-		return store.AckResult{}, errShuttingDown
+		return errShuttingDown
 	case <-ctx.Done():
-		return store.AckResult{}, ctx.Err()
+		return ctx.Err()
 	}
 	<-pd.done
-	return pd.ackRes, pd.ackRes.Err
+	return nil
+}
+
+// get returns an empty pending from the pool.
+func (c *committer) get() *pending {
+	if pd, ok := c.pendings.Get().(*pending); ok {
+		return pd
+	}
+	return &pending{done: make(chan struct{}, 1)}
+}
+
+// put empties pd, whose result has been read or which the writer never
+// took, and returns it to the pool.
+func (c *committer) put(pd *pending) {
+	done := pd.done
+	*pd = pending{done: done}
+	c.pendings.Put(pd)
+}
+
+// streamPending returns a pending for a SendStream's post; wake is the
+// stream's. Once its result is read, the stream puts it back.
+func (c *committer) streamPending(p store.Post, wake chan struct{}) *pending {
+	pd := c.get()
+	pd.post, pd.wake = p, wake
+	return pd
 }
 
 // submitAll hands ps (at most max, each with a wake) to the writer
@@ -218,8 +233,8 @@ func (c *committer) drain() {
 func (c *committer) flush(batch []*pending) {
 	posts, postsOf, acks, acksOf := c.posts[:0], c.postsOf[:0], c.acks[:0], c.acksOf[:0]
 	for _, p := range batch {
-		if p.ack != nil {
-			acks, acksOf = append(acks, *p.ack), append(acksOf, p)
+		if p.isAck {
+			acks, acksOf = append(acks, p.ack), append(acksOf, p)
 		} else {
 			posts, postsOf = append(posts, p.post), append(postsOf, p)
 		}

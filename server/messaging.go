@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -171,7 +170,6 @@ type messaging struct {
 	claims    *limiter                 // KeyPackage claims per (claiming user, claimed user)
 	lookups   *limiter                 // LookupUsers calls per user
 	external  *mls.SignaturePrivateKey // the server's MLS external sender key
-	pendings  sync.Pool                // of *pending, for SendStream posts
 }
 
 // startMessaging applies defaults and starts the group-commit writer.

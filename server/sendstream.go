@@ -131,7 +131,7 @@ func (ss *sendStream) take(ctx context.Context, req *sealinev1.SendStreamRequest
 	} else if p, err := ss.s.sendPost(ctx, ss.c, req.GetSend()); err != nil {
 		it.err = err
 	} else {
-		it.pd = ss.s.msg.streamPending(p, ss.wake)
+		it.pd = ss.s.msg.committer.streamPending(p, ss.wake)
 	}
 	return ss.queue(ctx, it)
 }
@@ -309,7 +309,7 @@ func (ss *sendStream) response(ctx context.Context, it streamItem) (*sealinev1.S
 		if pd.res.Err != nil {
 			err = ss.s.storeError(ctx, "send", pd.res.Err)
 		}
-		ss.s.msg.release(pd)
+		ss.s.msg.committer.put(pd)
 	}
 	resp := ss.newResponse()
 	resp.Sequence, resp.Duplicate = it.seq, duplicate
