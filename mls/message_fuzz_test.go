@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 )
 
@@ -162,6 +163,42 @@ func FuzzGroupProcess(f *testing.F) {
 		}
 		if g.Epoch() != 1 || !bytes.Equal(g.EpochAuthenticator(), before) || len(g.proposals) != 0 {
 			t.Fatal("rejected message changed the group")
+		}
+	})
+}
+
+// FuzzDecrypt feeds arbitrary messages to Group.Decrypt, which decodes
+// PrivateMessages with decodePrivateMLSMessage rather than
+// decodeMLSMessage: no panic, the two decoders agree, and a rejected
+// message consumes no key.
+func FuzzDecrypt(f *testing.F) {
+	a, _ := twoMembers(f, DefaultCipherSuite, Config{})
+	for _, ad := range []string{"", "ad"} {
+		w, err := a.Encrypt([]byte("hello"), []byte(ad))
+		must(f, err)
+		f.Add(w)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var pm PrivateMessage
+		r := reader{b: data, maxLen: DefaultMaxVectorLen, alias: true}
+		if decodePrivateMLSMessage(&r, &pm) {
+			err := r.Finish()
+			m, perr := ParseMLSMessage(data)
+			if (err == nil) != (perr == nil) {
+				t.Fatalf("decoders disagree: %v and %v", err, perr)
+			}
+			if err == nil && !reflect.DeepEqual(*m.PrivateMessage, pm) {
+				t.Fatalf("decoders disagree:\n%+v\n%+v", *m.PrivateMessage, pm)
+			}
+		}
+		_, b := twoMembers(t, DefaultCipherSuite, Config{})
+		if _, err := b.Decrypt(data); err == nil {
+			return
+		}
+		for _, r := range b.framer.tree.ratchets {
+			if r[0].next != 0 || r[1].next != 0 {
+				t.Fatal("rejected message advanced a ratchet")
+			}
 		}
 	})
 }
