@@ -380,17 +380,19 @@ func scanCounter(r Row) (counter, error) {
 // queueChunk is the rows of one multi-row queue INSERT (3 parameters each).
 const queueChunk = 16
 
-// insertQueue inserts rows, queueChunk in one INSERT and the rest one by
-// one, so that a transaction prepares at most two statements for them
-// however many rows each post queues. (Long VALUES lists cost SQLite more
-// to prepare and bind per row than short ones.)
+// insertQueue inserts rows, queueChunk in one INSERT and the rest in
+// INSERTs of 8, 4, 2 and 1 rows, so that the statements are five texts,
+// prepared once, however many rows each post queues, and the rows of a
+// small batch (a server under moderate load commits a few dozen posts at
+// a time) do not go one statement each. (Long VALUES lists cost SQLite
+// more to prepare and bind per row than short ones.)
 func insertQueue(ctx context.Context, q Querier, rows []queueRow) error {
 	for start := 0; start < len(rows); {
-		end := start + 1
-		values := `($1, $2, $3)`
-		if len(rows)-start >= queueChunk {
-			end, values = start+queueChunk, queueValues
+		n := queueChunk
+		for n > len(rows)-start {
+			n /= 2
 		}
+		end, values := start+n, queueValues[n]
 		args := make([]any, 0, 3*(end-start))
 		for _, r := range rows[start:end] {
 			args = append(args, r.device, int64(r.cursor), r.message)
@@ -403,8 +405,15 @@ func insertQueue(ctx context.Context, q Querier, rows []queueRow) error {
 	return nil
 }
 
-// queueValues is queueChunk rows of three placeholders.
-var queueValues = valuesList(queueChunk, 3)
+// queueValues[n] is n rows of three placeholders, for n a power of two up
+// to queueChunk.
+var queueValues = func() map[int]string {
+	v := map[int]string{}
+	for n := 1; n <= queueChunk; n *= 2 {
+		v[n] = valuesList(n, 3)
+	}
+	return v
+}()
 
 // valuesList returns rows rows of "($1, $2, …)" with cols placeholders
 // each.
