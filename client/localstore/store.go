@@ -196,6 +196,7 @@ func (s *Store) Close() error {
 			}
 			return nil
 		}), s.conn.Close())
+		s.conn = nil // a second Close, or a transaction after it, finds db closed
 	}
 	for _, st := range s.stmts {
 		st.Close()

@@ -423,3 +423,21 @@ func TestQueueMessageColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseTwice: a second Close succeeds, and a transaction after Close
+// fails instead of waiting for the connection.
+func TestCloseTwice(t *testing.T) {
+	s, err := Open(tempHome(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Update(func(tx *Tx) error { return tx.SetCursor(1) }); err == nil {
+		t.Fatal("Update after Close succeeded")
+	}
+}
