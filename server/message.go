@@ -90,7 +90,6 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 	defer tick.Stop()
 	cursor, caughtUp, recheck := req.Msg.GetAfterCursor(), false, true
 	batch := int(min(req.Msg.GetMaxBatch(), maxSubscribeBatch))
-	var buf envelopeBuf
 	for {
 		if recheck {
 			if err := s.sessionAlive(ctx, c); err != nil {
@@ -98,7 +97,7 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 			}
 		}
 		var err error
-		if cursor, err = s.streamQueue(ctx, c, cursor, batch, stream, &buf); err != nil {
+		if cursor, err = s.streamQueue(ctx, c, cursor, batch, stream); err != nil {
 			return err
 		}
 		if !caughtUp {
@@ -107,9 +106,6 @@ func (ms messageService) Subscribe(ctx context.Context, req *connect.Request[sea
 			if err != nil {
 				return err
 			}
-		}
-		if len(wake) == 0 { // going idle: let the page storage go
-			buf = envelopeBuf{}
 		}
 		if recheck, err = s.waitQueue(ctx, wake, revoked, tick.C); err != nil {
 			return err
@@ -146,7 +142,9 @@ const (
 // streamQueue sends every stored envelope after cursor, a page at a
 // time, in batches of at most batch envelopes (one per response when
 // batch <= 1); it returns the last cursor sent.
-func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, batch int, stream *connect.ServerStream[sealinev1.SubscribeResponse], buf *envelopeBuf) (uint64, error) {
+func (s *Server) streamQueue(ctx context.Context, c caller, cursor uint64, batch int, stream *connect.ServerStream[sealinev1.SubscribeResponse]) (uint64, error) {
+	buf := s.msg.getEnvelopeBuf()
+	defer s.msg.putEnvelopeBuf(buf)
 	for {
 		page, err := s.store.Envelopes(ctx, c.deviceID, cursor, envelopePage)
 		if err != nil {
@@ -206,14 +204,31 @@ func batchEntrySize(e *sealinev1.Envelope) int {
 	return 1 + protowire.SizeVarint(uint64(n)) + n
 }
 
-// envelopeBuf holds the protobuf envelopes of one Subscribe's pages:
-// three slices for a page rather than two allocations per envelope, kept
-// from page to page while the stream is busy (connect-go has encoded a
-// response once Send returns).
+// envelopeBuf holds the protobuf envelopes of a page: three slices for
+// a page rather than two allocations per envelope. A Subscribe round
+// takes one from the pool and reuses it from page to page (connect-go has
+// encoded a response once Send returns), so idle streams hold none.
 type envelopeBuf struct {
 	envs  []sealinev1.Envelope
 	times []timestamppb.Timestamp
 	out   []*sealinev1.Envelope
+	used  int // entries filled since the buffer left the pool
+}
+
+func (m *messaging) getEnvelopeBuf() *envelopeBuf {
+	if b, ok := m.envelopeBufs.Get().(*envelopeBuf); ok {
+		return b
+	}
+	return new(envelopeBuf)
+}
+
+// putEnvelopeBuf empties b, so that the pool keeps no payload, and
+// returns it to the pool.
+func (m *messaging) putEnvelopeBuf(b *envelopeBuf) {
+	clear(b.envs[:b.used])
+	clear(b.out[:b.used])
+	b.used = 0
+	m.envelopeBufs.Put(b)
 }
 
 // protos converts a page of envelopes; the result is valid until the
@@ -224,6 +239,7 @@ func (b *envelopeBuf) protos(page []store.Envelope) []*sealinev1.Envelope {
 		b.envs, b.times, b.out = make([]sealinev1.Envelope, n), make([]timestamppb.Timestamp, n), make([]*sealinev1.Envelope, n)
 	}
 	envs, times, out := b.envs[:len(page)], b.times[:len(page)], b.out[:len(page)]
+	b.used = max(b.used, len(page))
 	clear(envs)
 	clear(times)
 	for i, e := range page {

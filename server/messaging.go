@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -170,6 +171,8 @@ type messaging struct {
 	claims    *limiter                 // KeyPackage claims per (claiming user, claimed user)
 	lookups   *limiter                 // LookupUsers calls per user
 	external  *mls.SignaturePrivateKey // the server's MLS external sender key
+
+	envelopeBufs sync.Pool // of *envelopeBuf, for Subscribe
 }
 
 // startMessaging applies defaults and starts the group-commit writer.
