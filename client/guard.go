@@ -40,6 +40,17 @@ func epochTag(g *mls.Group) []byte {
 	return append([]byte{1}, h[:16]...)
 }
 
+// epochTag returns epochTag(cv.g), worked out once per group state and
+// epoch rather than for every message sent and received (a group's epoch
+// only moves forward, and a reloaded state is a new *mls.Group). The
+// caller must not modify it. m.mu is held.
+func (cv *conversation) epochTag() []byte {
+	if cv.tag.g != cv.g || cv.tag.epoch != cv.g.Epoch() {
+		cv.tag.g, cv.tag.epoch, cv.tag.b = cv.g, cv.g.Epoch(), epochTag(cv.g)
+	}
+	return cv.tag.b
+}
+
 // maxMissing bounds the missing sequence numbers tracked per sender.
 const maxMissing = 4096
 
@@ -92,7 +103,7 @@ func (m *Messenger) decryptFailed(cv *conversation, env *sealinev1.Envelope, err
 		out.warn(conv, WarnReplay, Member{}, fmt.Sprintf("message from past epoch %d replayed or held back", pm.Epoch))
 	case pm != nil && pm.Epoch > cv.g.Epoch():
 		out.warn(conv, WarnDropped, Member{}, fmt.Sprintf("message from future epoch %d: a commit was withheld", pm.Epoch))
-	case pm != nil && len(pm.AuthenticatedData) == 17 && !hmac.Equal(pm.AuthenticatedData, epochTag(cv.g)):
+	case pm != nil && len(pm.AuthenticatedData) == 17 && !hmac.Equal(pm.AuthenticatedData, cv.epochTag()):
 		out.warn(conv, WarnFork, Member{}, fmt.Sprintf("sender's epoch %d differs from ours: the group was forked", pm.Epoch))
 	default:
 		out.warn(conv, WarnUndecryptable, Member{}, "message does not decrypt: "+err.Error())

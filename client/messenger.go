@@ -117,6 +117,11 @@ type conversation struct {
 	g       *mls.Group // nil when the state could not be restored
 	pending *mls.PendingCommit
 	merged  *mls.PendingCommit // the last own commit merged
+	tag     struct {           // epochTag's memo (see conversation.epochTag)
+		g     *mls.Group
+		epoch uint64
+		b     []byte
+	}
 }
 
 type senderKey struct{ conv, sender string }

@@ -218,7 +218,7 @@ func (m *Messenger) seal(cv *conversation, c *Content, cmid []byte) (*sealinev1.
 		prev.set(rec)
 		return nil, err
 	}
-	wire, err := cv.g.Encrypt(plain, epochTag(cv.g))
+	wire, err := cv.g.Encrypt(plain, cv.epochTag())
 	if err != nil {
 		prev.set(rec)
 		return nil, fmt.Errorf("send: %w", err)
