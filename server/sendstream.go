@@ -92,8 +92,11 @@ func (ms messageService) SendStream(ctx context.Context, stream *connect.BidiStr
 func (ss *sendStream) read(ctx context.Context) {
 	defer close(ss.acks)
 	defer close(ss.forward)
+	conn := ss.stream.Conn()
+	req := new(sealinev1.SendStreamRequest) // reused: what is queued holds only its fields
 	for {
-		req, err := ss.stream.Receive()
+		req.Reset()
+		err := conn.Receive(req)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				ss.readErr = err
