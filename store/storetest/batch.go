@@ -145,21 +145,28 @@ func testBatchLargeGroup(t *testing.T, s store.Store) {
 	wantNoErr(t, "CreateConversation", s.CreateConversation(t.Context(), big.conv, r.a.u.ID, r.a.d.ID))
 	add := big.commit("add", 0)
 	add.Added = []string{r.b.d.ID}
+	first := big // its sender's device id sorts before every other member's
 	for i := range 40 {
 		a := newAccount(fmt.Sprint("blarge-", i))
 		mustCreate(t, s, a)
 		add.Added = append(add.Added, a.d.ID)
+		if i == 0 {
+			first.a = a
+		}
 	}
 	mustPost(t, s, add)
 	res := postAll(t, s, []batchPost{
 		{post: r.send("x", 1), to: []string{r.a2.ID, r.b.d.ID}},
 		{post: big.send("big", 1)},
 		{post: r.send("y", 1), to: []string{r.a2.ID, r.b.d.ID}},
+		{post: first.send("first", 1)},
 	})
-	if n := len(res[1].Recipients); n != 41 {
-		t.Errorf("large group post reached %d devices, want 41", n)
+	for _, i := range []int{1, 3} {
+		if n := len(res[i].Recipients); n != 41 {
+			t.Errorf("large group post %d reached %d devices, want 41", i, n)
+		}
 	}
-	want := []string{"1:welcome", "2:ciphertext-x", "3:ciphertext-big", "4:ciphertext-y"}
+	want := []string{"1:welcome", "2:ciphertext-x", "3:ciphertext-big", "4:ciphertext-y", "5:ciphertext-first"}
 	if got := payloads(t, s, r.b.d.ID); !reflect.DeepEqual(got, want) {
 		t.Errorf("bob's queue = %v, want %v", got, want)
 	}

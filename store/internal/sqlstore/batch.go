@@ -45,6 +45,7 @@ import (
 type batch struct {
 	s        *Store
 	known    map[senderKey]*groupEpoch
+	members  map[string]*memberList // SQLite: each conversation read, by id (nil: no members)
 	counters map[string]*counter // nil: the device has no counter row
 	dirty    []*counter
 	convs    map[string]*conversation // PostgreSQL: what the run locked (pgbatch.go); nil before
@@ -71,7 +72,7 @@ type groupEpoch struct {
 const recipientsMax = 16
 
 func newBatch(s *Store) *batch {
-	return &batch{s: s, known: map[senderKey]*groupEpoch{}, counters: map[string]*counter{}}
+	return &batch{s: s, known: map[senderKey]*groupEpoch{}, members: map[string]*memberList{}, counters: map[string]*counter{}}
 }
 
 // postChecked applies one application post that passed check (its
@@ -136,6 +137,7 @@ func (b *batch) postSaved(ctx context.Context, q Querier, p store.Post, queued *
 // counters are written back and everything forgotten.
 func (b *batch) other(ctx context.Context, q Querier) error {
 	clear(b.known)
+	clear(b.members)
 	b.convs = nil
 	if err := b.flush(ctx, q); err != nil {
 		return err
@@ -171,10 +173,91 @@ func (b *batch) check(ctx context.Context, q Querier, p store.Post) (*groupEpoch
 	return ge, nil
 }
 
-// read reads, in one query, the group and epoch of a conversation of
-// which sender is a member (store.ErrNotMember if it is not), its other
-// members and their counters; a counter the batch already holds is kept.
+// read returns the group and epoch of a conversation of which sender is
+// a member (store.ErrNotMember if it is not) and its other members, from
+// the conversation's members read once per batch (readMembers), so the
+// two sides of a 1:1 conversation cost one query; when the conversation
+// has more members than that query reads and sender is not among them,
+// from a query for sender (readSender).
 func (b *batch) read(ctx context.Context, q Querier, conversationID, sender string) (*groupEpoch, error) {
+	m, ok := b.members[conversationID]
+	if !ok {
+		var err error
+		if m, err = b.readMembers(ctx, q, conversationID); err != nil {
+			return nil, err
+		}
+		b.members[conversationID] = m
+	}
+	if m == nil {
+		return nil, store.ErrNotMember
+	}
+	i, found := slices.BinarySearch(m.devices, sender)
+	switch {
+	case !found && m.complete:
+		return nil, store.ErrNotMember
+	case !found:
+		return b.readSender(ctx, q, conversationID, sender)
+	case !m.complete:
+		return &groupEpoch{groupID: m.groupID, epoch: m.epoch, large: true}, nil
+	}
+	to := make([]string, 0, len(m.devices)-1)
+	to = append(append(to, m.devices[:i]...), m.devices[i+1:]...)
+	return &groupEpoch{groupID: m.groupID, epoch: m.epoch, to: to}, nil
+}
+
+// memberList is a conversation as readMembers read it: its group, epoch and
+// member devices, sorted; all of them when complete, else the first
+// recipientsMax+2 (so any post to it is large).
+type memberList struct {
+	groupID  []byte
+	epoch    uint64
+	devices  []string
+	complete bool
+}
+
+// readMembers reads, in one query, a conversation's group, epoch, member
+// devices and their counters (nil when it has no members); a counter the
+// batch already holds is kept.
+func (b *batch) readMembers(ctx context.Context, q Querier, conversationID string) (*memberList, error) {
+	rows, err := q.Query(ctx, `SELECT c.epoch, c.group_id, m.device_id, coalesce(k.last_cursor, -1), coalesce(k.queued, 0)
+		FROM conversations c
+		JOIN conversation_members m ON m.conversation_id = c.id
+		LEFT JOIN device_counters k ON k.device_id = m.device_id
+		WHERE c.id = $1 ORDER BY m.device_id LIMIT `+strconv.Itoa(recipientsMax+2), conversationID)
+	if err != nil {
+		return nil, err
+	}
+	type member struct {
+		epoch   int64
+		groupID []byte
+		c       counter
+	}
+	got, err := collect(rows, func(r Row) (member, error) {
+		var m member
+		err := r.Scan(&m.epoch, &m.groupID, &m.c.device, &m.c.cursor, &m.c.queued)
+		return m, err
+	})
+	if err != nil || len(got) == 0 {
+		return nil, err
+	}
+	ms := &memberList{groupID: got[0].groupID, epoch: uint64(got[0].epoch), complete: len(got) <= recipientsMax+1}
+	for _, m := range got {
+		ms.devices = append(ms.devices, m.c.device)
+		if _, ok := b.counters[m.c.device]; !ok {
+			b.counters[m.c.device] = nil
+			if m.c.cursor >= 0 {
+				b.counters[m.c.device] = &m.c
+			}
+		}
+	}
+	return ms, nil
+}
+
+// readSender reads, in one query, the group and epoch of a conversation
+// of which sender is a member (store.ErrNotMember if it is not), its
+// other members and their counters; a counter the batch already holds is
+// kept.
+func (b *batch) readSender(ctx context.Context, q Querier, conversationID, sender string) (*groupEpoch, error) {
 	rows, err := q.Query(ctx, `SELECT c.epoch, c.group_id, coalesce(o.device_id, ''),
 			coalesce(k.last_cursor, -1), coalesce(k.queued, 0)
 		FROM conversations c
