@@ -16,14 +16,15 @@ import (
 
 // benchEnv is a server on SQLite with group commit and unbounded queues,
 // and a conversation of alice, alice's phone and bob.
+// benchEnv starts a server with a trio in one conversation and returns
+// an application message of alice's; the recipients' inboxes (tr.inA2,
+// tr.inB) are open: a benchmark closes them or reads them.
 func benchEnv(b *testing.B, batchMax int) (*testenv.Env, *trio, []byte) {
 	e := testenv.New(b, func(c *server.Config) {
 		c.Messaging.MaxQueue = 1 << 40
 		c.Messaging.BatchMax = batchMax
 	})
 	tr := newTrio(b, e)
-	tr.inA2.close()
-	tr.inB.close()
 	wire, err := tr.alice.group.Encrypt(make([]byte, 200), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -87,6 +88,8 @@ func benchSend(b *testing.B, batchMax int, online bool) {
 //	go test ./server -run '^$' -bench DeliveryLatency -benchtime 2000x
 func BenchmarkDeliveryLatency(b *testing.B) {
 	e, tr, wire := benchEnv(b, 0)
+	tr.inA2.close()
+	tr.inB.close()
 	client := e.Messages(tr.alice.Token)
 	epoch := tr.alice.group.Epoch()
 	in := tr.bob.subscribe(b, 0)
@@ -123,12 +126,14 @@ func BenchmarkSendStream(b *testing.B) {
 func benchSendStream(b *testing.B, streams int, online bool) {
 	e, tr, wire := benchEnv(b, 0)
 	for _, in := range []*inbox{tr.inA2, tr.inB} {
-		if online {
-			go func() {
-				for in.stream.Receive() {
-				}
-			}()
+		if !online {
+			in.close()
+			continue
 		}
+		go func() {
+			for in.stream.Receive() {
+			}
+		}()
 	}
 	client := e.Messages(tr.alice.Token)
 	epoch := tr.alice.group.Epoch()

@@ -29,6 +29,8 @@ func BenchmarkSendStreamBatched(b *testing.B) {
 
 func benchSendStreamBatched(b *testing.B, streams int, online bool) {
 	e, tr, wire := benchEnv(b, 0)
+	tr.inA2.close()
+	tr.inB.close()
 	var delivered sync.WaitGroup
 	if online {
 		for _, m := range []*member{tr.alice2, tr.bob} {
