@@ -46,7 +46,7 @@ type batch struct {
 	s        *Store
 	known    map[senderKey]*groupEpoch
 	members  map[string]*memberList // SQLite: each conversation read, by id (nil: no members)
-	counters map[string]*counter // nil: the device has no counter row
+	counters map[string]*counter    // nil: the device has no counter row
 	dirty    []*counter
 	convs    map[string]*conversation // PostgreSQL: what the run locked (pgbatch.go); nil before
 	// acked are the devices whose queue counts the transaction's acks
