@@ -51,16 +51,7 @@ func BenchmarkSend(b *testing.B) {
 
 func benchSend(b *testing.B, batchMax int, online bool) {
 	e, tr, wire := benchEnv(b, batchMax)
-	for _, in := range []*inbox{tr.inA2, tr.inB} {
-		if !online {
-			in.close()
-			continue
-		}
-		go func() {
-			for in.stream.Receive() {
-			}
-		}()
-	}
+	tr.readOrClose(online)
 	client := e.Messages(tr.alice.Token)
 	epoch := tr.alice.group.Epoch()
 	b.SetParallelism(100) // 100 senders per GOMAXPROCS
@@ -125,6 +116,22 @@ func BenchmarkSendStream(b *testing.B) {
 
 func benchSendStream(b *testing.B, streams int, online bool) {
 	e, tr, wire := benchEnv(b, 0)
+	tr.readOrClose(online)
+	client := e.Messages(tr.alice.Token)
+	epoch := tr.alice.group.Epoch()
+	b.ResetTimer()
+	start := time.Now()
+	onStreams(streams, b.N, func(n int) {
+		streamSends(b, client.SendStream(context.Background()), n, &sealinev1.SendRequest{
+			ConversationId: tr.alice.conv, Epoch: epoch, Message: wire,
+		})
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
+}
+
+// readOrClose reads and drops everything the recipients' inboxes
+// receive when online, and closes them when not.
+func (tr *trio) readOrClose(online bool) {
 	for _, in := range []*inbox{tr.inA2, tr.inB} {
 		if !online {
 			in.close()
@@ -135,21 +142,16 @@ func benchSendStream(b *testing.B, streams int, online bool) {
 			}
 		}()
 	}
-	client := e.Messages(tr.alice.Token)
-	epoch := tr.alice.group.Epoch()
-	b.ResetTimer()
-	start := time.Now()
+}
+
+// onStreams runs send on streams goroutines, n sends in all, and waits.
+func onStreams(streams, n int, send func(n int)) {
 	var wg sync.WaitGroup
 	for i := range streams {
-		n := b.N/streams + btoi(i < b.N%streams)
-		wg.Go(func() {
-			streamSends(b, client.SendStream(context.Background()), n, &sealinev1.SendRequest{
-				ConversationId: tr.alice.conv, Epoch: epoch, Message: wire,
-			})
-		})
+		k := n/streams + btoi(i < n%streams)
+		wg.Go(func() { send(k) })
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
 }
 
 func btoi(v bool) int {

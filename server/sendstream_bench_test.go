@@ -41,16 +41,11 @@ func benchSendStreamBatched(b *testing.B, streams int, online bool) {
 	epoch := tr.alice.group.Epoch()
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range streams {
-		n := b.N/streams + btoi(i < b.N%streams)
-		wg.Go(func() {
-			batchedSends(b, client.SendStream(context.Background()), n, &sealinev1.SendRequest{
-				ConversationId: tr.alice.conv, Epoch: epoch, Message: wire,
-			})
+	onStreams(streams, b.N, func(n int) {
+		batchedSends(b, client.SendStream(context.Background()), n, &sealinev1.SendRequest{
+			ConversationId: tr.alice.conv, Epoch: epoch, Message: wire,
 		})
-	}
-	wg.Wait()
+	})
 	delivered.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
 }

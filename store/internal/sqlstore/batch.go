@@ -215,6 +215,20 @@ type memberList struct {
 	complete bool
 }
 
+// memberRow is a row of readMembers' and readSender's queries: the
+// conversation's epoch and group, and a member device with its counter.
+type memberRow struct {
+	epoch   int64
+	groupID []byte
+	c       counter
+}
+
+func scanMemberRow(r Row) (memberRow, error) {
+	var m memberRow
+	err := r.Scan(&m.epoch, &m.groupID, &m.c.device, &m.c.cursor, &m.c.queued)
+	return m, err
+}
+
 // readMembers reads, in one query, a conversation's group, epoch, member
 // devices and their counters (nil when it has no members); a counter the
 // batch already holds is kept.
@@ -227,16 +241,7 @@ func (b *batch) readMembers(ctx context.Context, q Querier, conversationID strin
 	if err != nil {
 		return nil, err
 	}
-	type member struct {
-		epoch   int64
-		groupID []byte
-		c       counter
-	}
-	got, err := collect(rows, func(r Row) (member, error) {
-		var m member
-		err := r.Scan(&m.epoch, &m.groupID, &m.c.device, &m.c.cursor, &m.c.queued)
-		return m, err
-	})
+	got, err := collect(rows, scanMemberRow)
 	if err != nil || len(got) == 0 {
 		return nil, err
 	}
@@ -269,16 +274,7 @@ func (b *batch) readSender(ctx context.Context, q Querier, conversationID, sende
 	if err != nil {
 		return nil, err
 	}
-	type member struct {
-		epoch   int64
-		groupID []byte
-		c       counter
-	}
-	got, err := collect(rows, func(r Row) (member, error) {
-		var m member
-		err := r.Scan(&m.epoch, &m.groupID, &m.c.device, &m.c.cursor, &m.c.queued)
-		return m, err
-	})
+	got, err := collect(rows, scanMemberRow)
 	if err != nil {
 		return nil, err
 	}
