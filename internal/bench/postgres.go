@@ -12,7 +12,8 @@ import (
 
 // freshSchema creates a new schema in the PostgreSQL database dsn names,
 // for the in-process server's data (its key-encryption key is new each
-// run), and returns a DSN using it and a func that drops it.
+// run), and returns a DSN using it and a func that drops it and the key
+// schema the server makes beside it ("<schema>_keys").
 func freshSchema(ctx context.Context, dsn string) (string, func(), error) {
 	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return dsn, func() {}, nil
@@ -31,7 +32,7 @@ func freshSchema(ctx context.Context, dsn string) (string, func(), error) {
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		pgExec(ctx, dsn, "DROP SCHEMA "+schema+" CASCADE")
+		pgExec(ctx, dsn, "DROP SCHEMA IF EXISTS "+schema+", "+schema+"_keys CASCADE")
 	}
 	return u.String(), drop, nil
 }
