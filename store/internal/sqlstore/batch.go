@@ -229,6 +229,18 @@ func scanMemberRow(r Row) (memberRow, error) {
 	return m, err
 }
 
+// keep records c, a device's counter as read (cursor -1: the device has
+// none), unless the batch already holds that device's.
+func (b *batch) keep(c *counter) {
+	if _, ok := b.counters[c.device]; ok {
+		return
+	}
+	b.counters[c.device] = nil
+	if c.cursor >= 0 {
+		b.counters[c.device] = c
+	}
+}
+
 // readMembers reads, in one query, a conversation's group, epoch, member
 // devices and their counters (nil when it has no members); a counter the
 // batch already holds is kept.
@@ -248,12 +260,7 @@ func (b *batch) readMembers(ctx context.Context, q Querier, conversationID strin
 	ms := &memberList{groupID: got[0].groupID, epoch: uint64(got[0].epoch), complete: len(got) <= recipientsMax+1}
 	for _, m := range got {
 		ms.devices = append(ms.devices, m.c.device)
-		if _, ok := b.counters[m.c.device]; !ok {
-			b.counters[m.c.device] = nil
-			if m.c.cursor >= 0 {
-				b.counters[m.c.device] = &m.c
-			}
-		}
+		b.keep(&m.c)
 	}
 	return ms, nil
 }
@@ -287,12 +294,7 @@ func (b *batch) readSender(ctx context.Context, q Querier, conversationID, sende
 			continue
 		}
 		ge.to = append(ge.to, m.c.device)
-		if _, ok := b.counters[m.c.device]; !ok {
-			b.counters[m.c.device] = nil
-			if m.c.cursor >= 0 {
-				b.counters[m.c.device] = &m.c
-			}
-		}
+		b.keep(&m.c)
 	}
 	return ge, nil
 }
