@@ -216,7 +216,8 @@ func appendPrivateAAD(b []byte, m *PrivateMessage, withAuthData bool) []byte {
 // It writes the message in one buffer of the exact size. The content is
 // sealed straight into its place; the PrivateMessage's prefix up to
 // authenticated_data is byte for byte PrivateContentAAD (and up to
-// content_type SenderDataAAD), so both AADs are slices of the output;
+// content_type SenderDataAAD), so both AADs are taken from it (copied
+// once into f.aad: Seal's output and additional data must not overlap);
 // and encrypted_sender_data, whose length is fixed, is sealed last into
 // the room left for it, since its key depends on the ciphertext.
 func (f *framer) sealPrivate(ac *AuthenticatedContent) ([]byte, error) {
@@ -262,9 +263,12 @@ func (f *framer) sealPrivate(ac *AuthenticatedContent) ([]byte, error) {
 		return nil, w.err
 	}
 	out, ctAt := w.b, len(w.b)
-	out = aead.Seal(out, f.guardNonce(kn.nonce, sd.reuseGuard), plaintext, out[4:aadEnd])
+	// cipher.AEAD.Seal wants dst and the additional data apart, so the
+	// AADs are read from a copy in f.aad, not from out's prefix.
+	f.aad = append(f.aad[:0], out[4:aadEnd]...)
+	out = aead.Seal(out, f.guardNonce(kn.nonce, sd.reuseGuard), plaintext, f.aad)
 	ct := out[ctAt:]
-	esd, err := f.sealSenderData(out[sdAt:sdAt], out[4:sdAADEnd], ct, &sd)
+	esd, err := f.sealSenderData(out[sdAt:sdAt], f.aad[:sdAADEnd-4], ct, &sd)
 	if err != nil {
 		return nil, err
 	}
