@@ -17,6 +17,7 @@ var lifecycleTests = []struct {
 	{"Contacts", testContacts},
 	{"DeleteUser", testDeleteUser},
 	{"DeleteUserTwice", testDeleteUserTwice},
+	{"DeleteUserDropsQueueCounts", testDeleteUserDropsQueueCounts},
 	{"PurgeQueued", testPurgeQueued},
 	{"PurgeBlobs", testPurgeBlobs},
 	{"PurgeSessions", testPurgeSessions},
@@ -101,6 +102,46 @@ func testDeleteUser(t *testing.T, s store.Store) {
 	}
 	if n, _ := s.Counter(ctx, "withdrawals"); n != 1 {
 		t.Fatalf("withdrawals counter = %d, want 1", n)
+	}
+}
+
+// testDeleteUserDropsQueueCounts: a withdrawal that deletes a
+// conversation left without members deletes the envelopes still queued
+// for devices that were removed from it earlier, and lowers those
+// devices' queue counts with them: else the queue bound would count
+// envelopes that are gone.
+func testDeleteUserDropsQueueCounts(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := newRoom(t, s, "dropq")
+	mustPost(t, s, r.send("one", 1))
+	mustPost(t, s, r.send("two", 1))
+	remove := r.commit("remove-bob", 1)
+	remove.Removed = []string{r.b.d.ID}
+	mustPost(t, s, remove)
+	held := len(queue(t, s, r.b.d.ID)) // the add, two messages, the remove: unacked
+	if held == 0 {
+		t.Fatal("bob's queue is empty before the withdrawal")
+	}
+	res, err := s.DeleteUser(ctx, store.Withdrawal{UserID: r.a.u.ID, UsernameIndex: r.a.u.UsernameIndex, At: t0})
+	wantNoErr(t, "DeleteUser", err)
+	if res.Conversations != 1 {
+		t.Fatalf("DeleteUser dropped %d conversations, want 1", res.Conversations)
+	}
+	if q := queue(t, s, r.b.d.ID); len(q) != 0 {
+		t.Fatalf("bob's queue holds %d envelopes of a deleted conversation", len(q))
+	}
+	// Bob's queue is empty: a conversation whose queue bound is one
+	// envelope must still reach him.
+	c := newAccount("dropq-c")
+	mustCreate(t, s, c)
+	conv := store.Conversation{ID: "c-dropq-2", GroupID: []byte("group-dropq-2"), Kind: store.KindGroup, CreatedAt: t0}
+	wantNoErr(t, "CreateConversation", s.CreateConversation(ctx, conv, c.u.ID, c.d.ID))
+	add := store.Post{ID: "m-dropq-2-add", Kind: store.EnvelopeCommit, ConversationID: conv.ID, GroupID: conv.GroupID,
+		SenderUserID: c.u.ID, SenderDeviceID: c.d.ID, Payload: []byte("commit"), At: t0, MaxQueue: 1,
+		Added: []string{r.b.d.ID}, Welcomes: []store.Welcome{{ID: "w-dropq-2", Payload: []byte("welcome"), DeviceIDs: []string{r.b.d.ID}}}}
+	res2 := postOne(t, s, add)
+	if res2.Err != nil {
+		t.Fatalf("a post to bob after the withdrawal emptied his queue: %v (queue count not lowered by %d)", res2.Err, held)
 	}
 }
 

@@ -83,9 +83,11 @@ func forgetUser(ctx context.Context, q Querier, w store.Withdrawal) error {
 
 // dropEmpty deletes messages no queue refers to any more in convs, and the
 // conversations of convs left without members with their messages and
-// those messages' queue rows (devices that left and have not acked them);
-// it returns how many conversations it deleted. The queue rows are deleted
-// here, not by a cascade: SQLite's queue does not reference messages.
+// those messages' queue rows (devices that left and have not acked them),
+// lowering those devices' queue counts; it returns how many conversations
+// it deleted. The queue rows are deleted here, not by a cascade: SQLite's
+// queue does not reference messages, and a cascade would leave the
+// counts as they were.
 func dropEmpty(ctx context.Context, q Querier, convs []string) (int64, error) {
 	var dropped int64
 	for _, id := range convs {
@@ -94,9 +96,14 @@ func dropEmpty(ctx context.Context, q Querier, convs []string) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		_, err = q.Exec(ctx, `DELETE FROM queue WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1)
-			AND NOT EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1)`, id)
+		devices, err := collectQuery(ctx, q, `DELETE FROM queue
+			WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1)
+			AND NOT EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1)
+			RETURNING device_id`, id)
 		if err != nil {
+			return 0, err
+		}
+		if err := lowerQueued(ctx, q, devices); err != nil {
 			return 0, err
 		}
 		n, err := q.Exec(ctx, `DELETE FROM conversations WHERE id = $1
