@@ -248,6 +248,13 @@ func (m *Messenger) deliverSend(ctx context.Context, req *sealinev1.SendRequest)
 	return err
 }
 
+// storedBody is the sealed JSON body of a stored message.
+type storedBody struct {
+	Text       string `json:"text,omitempty"`
+	Attachment []byte `json:"attachment,omitempty"` // attachment.Metadata's encoding
+	Outgoing   bool   `json:"outgoing,omitempty"`
+}
+
 func (m *Messenger) storeMessage(tx *localstore.Tx, msg Message) error {
 	b := storedBody{Text: msg.Text, Outgoing: msg.Outgoing}
 	if msg.Attachment != nil {
@@ -256,7 +263,10 @@ func (m *Messenger) storeMessage(tx *localstore.Tx, msg Message) error {
 			return err
 		}
 	}
-	body := b.marshal()
+	body, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
 	kind := ContentText
 	if msg.Attachment != nil {
 		kind = ContentAttachment
